@@ -1,0 +1,166 @@
+"""Applies a decision: builds the core's inputs from a parsed message, runs the transition, writes its results."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from . import cases, classify, deadlines, kit as kitmod, repository
+from .decision import Context, Decision, OpenCase, Route, decide
+from .limits import Limits
+from .mailbox import InboundRef
+from .model import ParsedMessage
+from .outbox import Sender, queue
+from .render import Renderer
+from .store import next_reference, session
+from .tables import CaseRow, InboundRow
+
+log = logging.getLogger("intake_bot.apply")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The settings the decisions depend on."""
+
+    our_addresses: frozenset[str]
+    staff_addresses: frozenset[str]
+    allowed_domains: tuple[str, ...]
+    authserv_id: str
+    notify: tuple[str, ...]  # staff told about quarantined mail
+    deadline: deadlines.DeadlinePolicy
+
+
+class Applier:
+    """Turns one decided message into rows: inbound status, case, documents, events and queued mail."""
+
+    def __init__(self, engine: Any, kit: kitmod.Kit, renderer: Renderer, sender: Sender, policy: Policy,
+                 limits: Limits, clock: Callable[[], datetime]) -> None:
+        self.engine, self.kit, self.renderer, self.sender = engine, kit, renderer, sender
+        self.policy, self.limits, self.clock = policy, limits, clock
+        self.staff_handler: Callable[..., str] | None = None  # set by wiring when staff commands are enabled
+
+    # -- context -----------------------------------------------------------------------------------------
+    def context(self, s: Session | None, msg: ParsedMessage) -> Context:
+        p = self.policy
+        base = Context(p.our_addresses, p.staff_addresses, p.allowed_domains, p.authserv_id)
+        if s is None:
+            return base
+        tag = classify.case_tag(msg.subject)
+        ids = [*msg.in_reply_to, *msg.references]
+        open_cases = tuple(OpenCase(c.ref, c.sender, c.project_name) for c in repository.sender_cases(s, msg.from_addr))
+        return Context(p.our_addresses, p.staff_addresses, p.allowed_domains, p.authserv_id,
+                       existing_refs=repository.existing_refs(s, [tag] if tag else []),
+                       thread_refs=repository.thread_refs(s, ids), sender_cases=open_cases)
+
+    def intake(self, msg: ParsedMessage, received_on: date, key: str) -> cases.Intake:
+        pieces = msg.pieces
+        report = kitmod.assess(self.kit, pieces, msg.body_text)
+        matches = {}
+        for piece in pieces:
+            match = classify.classify_piece(self.kit, piece)
+            if match is not None:
+                matches[piece.sha256] = match.item_id
+        shown = tuple(a for a in msg.attachments if not a.inline)
+        return cases.Intake(msg.from_addr, received_on, shown, report, matches, msg.problems, key)
+
+    # -- decisions ---------------------------------------------------------------------------------------
+    def apply(self, s: Session, row_id: int, verdict: Decision, msg: ParsedMessage, *, digest: str, identity: str,
+              received_at: datetime, received_on: date) -> str:
+        row = s.get(InboundRow, row_id)
+        assert row is not None
+        row.message_id, row.sha256, row.identity = msg.message_id, digest, identity
+        row.from_addr, row.subject = msg.from_addr[:320], msg.subject[:500]
+        row.decision, row.reason, row.processed_at = verdict.route.value, verdict.reason_fr, self.clock()
+        if verdict.route is Route.IGNORE:
+            row.status = "ignored"
+        elif verdict.route is Route.QUARANTINE:
+            row.status = "quarantined"
+            self._notify_staff(s, row, verdict.reason_fr)
+        elif verdict.route is Route.STAFF and self.staff_handler is not None:
+            row.status = self.staff_handler(s, row, verdict, msg)
+        elif verdict.route is Route.STAFF:
+            row.status, row.reason = "quarantined", "commande d'agent reçue, mais les commandes ne sont pas activées"
+        elif verdict.route is Route.NEW_CASE:
+            row.case_id = self._open(s, row, msg, received_at, received_on)
+            row.status = "processed"
+        else:
+            row.case_id = self._follow_up(s, row, verdict, msg, received_on)
+            row.status = "processed"
+        s.add(row)
+        return row.status
+
+    def _open(self, s: Session, row: InboundRow, msg: ParsedMessage, received_at: datetime, received_on: date) -> int:
+        facts = classify.read_facts(msg, self.kit)
+        intake = self.intake(msg, received_on, f"inbound:{row.id}")
+        now = self.clock()
+        ref = next_reference(s, received_on.year)
+        tr = cases.open_case(ref, facts, intake, self.kit, self.policy.deadline, self.sender.address, now.date())
+        case_row = repository.save_case(s, tr.case, None, received_at=received_at, now=now,
+                                        due=self._due(tr.case), signatory=facts.signatory)
+        self._write(s, case_row, row, tr, msg, intake)
+        return case_row.id  # type: ignore[return-value]
+
+    def _follow_up(self, s: Session, row: InboundRow, verdict: Decision, msg: ParsedMessage, received_on: date) -> int:
+        case_row = repository.case_by_ref(s, verdict.case_ref or "") if verdict.case_ref else None
+        assert case_row is not None, verdict
+        intake = self.intake(msg, received_on, f"inbound:{row.id}")
+        now = self.clock()
+        tr = cases.receive_complement(repository.view(s, case_row), intake, self.kit, self.policy.deadline,
+                                      self.sender.address, now.date())
+        repository.save_case(s, tr.case, case_row, received_at=case_row.received_at, now=now, due=self._due(tr.case))
+        self._write(s, case_row, row, tr, msg, intake)
+        return case_row.id  # type: ignore[return-value]
+
+    def _due(self, case: cases.CaseView) -> tuple[date | None, date | None]:
+        if case.state is not cases.CaseState.UNDER_REVIEW and case.state is not cases.CaseState.AWAITING_COMPLEMENT:
+            return (None, None)
+        dl = cases.deadline_of(case, self.policy.deadline)
+        return (dl.due_date, dl.deemed_on)
+
+    def _write(self, s: Session, case_row: CaseRow, row: InboundRow, tr: cases.Transition, msg: ParsedMessage,
+               intake: cases.Intake) -> None:
+        repository.add_documents(s, case_row.id, row.id, msg.attachments, intake.matches)  # type: ignore[arg-type]
+        repository.add_events(s, case_row.id, tr.events, now=self.clock(), inbound_id=row.id)
+        for spec in tr.mails:
+            queue(s, self.renderer, self.sender, spec, case_id=case_row.id, now=self.clock(),
+                  in_reply_to=msg.message_id, references=list(msg.references))
+
+    def duplicate(self, s: Session, row_id: int, twin: InboundRow, msg: ParsedMessage, digest: str, identity: str) -> str:
+        row = s.get(InboundRow, row_id)
+        assert row is not None
+        row.status, row.case_id, row.decision = "duplicate", twin.case_id, "duplicate"
+        row.message_id, row.sha256, row.identity = msg.message_id, digest, identity
+        row.from_addr, row.subject, row.processed_at = msg.from_addr[:320], msg.subject[:500], self.clock()
+        row.reason = f"copie du message déjà traité n° {twin.id}"
+        s.add(row)
+        return "duplicate"
+
+    def quarantine_unread(self, row_id: int, ref: InboundRef, code: str, reason: str) -> str:
+        """Quarantine without reading the message (too large, too many failed attempts); staff are told."""
+        with session(self.engine) as s:
+            row = s.get(InboundRow, row_id)
+            assert row is not None
+            row.status, row.decision, row.reason, row.processed_at = "quarantined", code, reason, self.clock()
+            s.add(row)
+            self._notify_staff(s, row, reason)
+        log.warning("message %s quarantined: %s", ref.key, reason)
+        return "quarantined"
+
+    def _notify_staff(self, s: Session, row: InboundRow, reason: str) -> None:
+        if not self.policy.notify:
+            return
+        ctx = {"reason": reason, "from_addr": row.from_addr or "inconnu", "subject": row.subject or "(sans objet)",
+               "size": row.size, "received_at": row.received_at, "inbound_id": row.id, "mailbox": row.mailbox}
+        spec = cases.MailSpec("staff.quarantaine", self.policy.notify, ctx, f"quarantine:{row.id}",
+                              reply=False, auto_submitted="auto-generated")
+        queue(s, self.renderer, self.sender, spec, case_id=None, now=self.clock())
+
+    # -- analysis (inspect) ------------------------------------------------------------------------------
+    def analysis(self, msg: ParsedMessage) -> dict[str, Any]:
+        from .inspection import analysis
+        return analysis(self, msg, decide(msg, self.context(None, msg)))

@@ -1,0 +1,57 @@
+"""``intake-bot demo``: the example saisines through the embedded default (Maildir, .eml outbox, SQLite)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import config, report
+from .errors import UsageError
+from .mailbox import MaildirBox
+from .wiring import build, outbox_dir
+
+KIT = Path(__file__).resolve().parent.parent / "config" / "kit.toml"
+
+
+def demo_settings(workdir: Path) -> config.Settings:
+    """Everything under ``workdir``; staff and partners are demo addresses so every mail path is shown."""
+    data = {
+        "mailbox": {"url": "maildir://maildir"},
+        "smtp": {"url": "dir://outbox"},
+        "database": {"url": "sqlite:///intake.db"},
+        "storage": {"blob_dir": "blobs"},
+        "intake": {"kit_path": str(KIT), "staff_addresses": ["agent.grandsprojets@numerique.gouv.fr"]},
+        "digest": {"recipients": ["grandsprojets-equipe@numerique.gouv.fr"]},
+    }
+    return config.from_dict(data, workdir.resolve(), env={})
+
+
+def run_demo(workdir: Path, examples: Path) -> int:
+    emls = sorted(examples.glob("*.eml"))
+    if not emls:
+        raise UsageError(f"no example saisines in {examples}: run `python -m examples.build` first")
+    workdir.mkdir(parents=True, exist_ok=True)
+    settings = demo_settings(workdir)
+    app = build(settings)
+    inbox = MaildirBox(workdir / "maildir")
+    for eml in emls:  # delivered again at every run: the second run must recognise them all
+        inbox.deliver(eml.read_bytes())
+    counts = app.pipeline(inbox).run_once()
+    print(f"{len(emls)} example messages delivered to {workdir / 'maildir'}; processed {counts.processed}, "
+          f"duplicates {counts.duplicates}, ignored (auto-replies) {counts.ignored}, quarantined {counts.quarantined}")
+    print()
+    for case in report.case_list(app):
+        print(_case_block(case))
+    out = outbox_dir(settings)
+    receipts = sorted(out.glob("*.eml")) if out else []
+    print(f"{len(receipts)} outgoing mail(s) in {out}")
+    return 0
+
+
+def _case_block(case: dict) -> str:  # type: ignore[type-arg]
+    lines = [f"{case['ref']}  {case['project_name']} — {case['ministry']}",
+             f"    état : {case['state']} ; délai : {case['deadline'] or 'sans objet'}"]
+    for p in case["kit"]["present"]:
+        lines.append(f"    ✓ {p['label']} — {p['evidence']}")
+    for m in case["kit"]["missing"]:
+        lines.append(f"    ✗ {m['label']} (manquant)")
+    return "\n".join(lines)

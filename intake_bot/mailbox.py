@@ -1,0 +1,143 @@
+"""Inbound mailboxes: the protocol the pipeline uses, and the local Maildir (embedded default).
+
+The IMAP implementation lives in ``imap``; both are built in ``wiring`` from the mailbox URL.
+"""
+
+from __future__ import annotations
+
+import logging
+import mailbox as stdlib_mailbox
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol
+
+log = logging.getLogger("intake_bot.mailbox")
+
+
+@dataclass(frozen=True)
+class MailKey:
+    """Where a message sits: (mailbox, UIDVALIDITY, UID). Maildir uses validity 0 and its file key."""
+
+    mailbox: str
+    uidvalidity: int
+    uid: str
+
+
+@dataclass(frozen=True)
+class InboundRef:
+    """A message waiting in the inbox, known before its body is downloaded."""
+
+    key: MailKey
+    size: int
+    received_at: datetime  # server receipt time (IMAP INTERNALDATE, Maildir delivery), aware UTC
+
+
+class Mailbox(Protocol):
+    """What the pipeline needs from an inbox. Implementations: ``MaildirBox``, ``imap.ImapBox``."""
+
+    name: str
+
+    def pending(self) -> Iterator[InboundRef]:
+        """Messages still in the inbox, oldest first. Cheap: no body download."""
+        ...
+
+    def fetch(self, ref: InboundRef) -> bytes:
+        """The raw bytes of one message, without marking it read."""
+        ...
+
+    def mark_processed(self, ref: InboundRef) -> None:
+        """Move the message to the processed folder. Idempotent: a message already gone is fine."""
+        ...
+
+    def quarantine(self, ref: InboundRef) -> None:
+        """Move the message to the quarantine folder. Idempotent."""
+        ...
+
+    def wait(self, timeout: float) -> bool:
+        """Block until new mail may have arrived (IDLE) or timeout; True if something happened."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def _delivery_time(path: Path, key: str) -> datetime:
+    """Maildir file names start with the delivery time in seconds (Maildir spec); fall back to mtime."""
+    head = key.split(".", 1)[0]
+    try:
+        return datetime.fromtimestamp(int(head), tz=timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
+
+
+class MaildirBox:
+    """A local Maildir (Dovecot/Postfix layout) with Maildir++ sub-folders for processed and quarantine."""
+
+    def __init__(self, path: str | os.PathLike[str], processed: str = "Processed", quarantine: str = "Quarantine",
+                 poll_interval: float = 2.0) -> None:
+        self.path = Path(path)
+        self.name = f"maildir:{self.path}"
+        self._box = stdlib_mailbox.Maildir(self.path, factory=None, create=True)
+        self._folders = {name: self._folder(name) for name in (processed, quarantine)}
+        self._processed, self._quarantine = processed, quarantine
+        self.poll_interval = poll_interval
+
+    def _folder(self, name: str) -> stdlib_mailbox.Maildir:
+        try:
+            return self._box.get_folder(name)
+        except stdlib_mailbox.NoSuchMailboxError:
+            return self._box.add_folder(name)
+
+    def _file(self, key: str) -> Path:
+        # mailbox.Maildir keeps a private key -> relative path table; refresh it through the public API
+        self._box._refresh()  # noqa: SLF001 - the only way to map a key to its file without reading it
+        return self.path / self._box._lookup(key)  # noqa: SLF001
+
+    def pending(self) -> Iterator[InboundRef]:
+        refs = []
+        for key in list(self._box.iterkeys()):
+            try:
+                path = self._file(key)
+                refs.append(InboundRef(MailKey(self.name, 0, key), path.stat().st_size, _delivery_time(path, key)))
+            except (KeyError, FileNotFoundError):
+                continue  # taken by another process meanwhile
+        refs.sort(key=lambda r: (r.received_at, r.key.uid))
+        yield from refs
+
+    def fetch(self, ref: InboundRef) -> bytes:
+        return self._file(ref.key.uid).read_bytes()
+
+    def _move(self, ref: InboundRef, folder: str) -> None:
+        try:
+            src = self._file(ref.key.uid)
+        except KeyError:
+            return  # already moved (e.g. by a previous run that crashed after the move)
+        dest = self._folders[folder]._path  # noqa: SLF001
+        os.replace(src, Path(dest) / "cur" / (src.name if ":2," in src.name else src.name + ":2,S"))
+
+    def mark_processed(self, ref: InboundRef) -> None:
+        self._move(ref, self._processed)
+
+    def quarantine(self, ref: InboundRef) -> None:
+        self._move(ref, self._quarantine)
+
+    def wait(self, timeout: float) -> bool:
+        """Poll the new/ directory; Maildir has no push without inotify, and polling is cheap."""
+        deadline = time.monotonic() + timeout
+        new = self.path / "new"
+        before = set(os.listdir(new))
+        while time.monotonic() < deadline:
+            time.sleep(min(self.poll_interval, max(0.0, deadline - time.monotonic())))
+            if set(os.listdir(new)) - before:
+                return True
+        return False
+
+    def close(self) -> None:
+        return None
+
+    def deliver(self, raw: bytes) -> str:
+        """Add a message to the inbox as an MDA would (used by the demo and tests)."""
+        return self._box.add(raw)
