@@ -8,15 +8,18 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 _SP = "[ \u00a0\u202f\u2009\u2007]"  # space, no-break, narrow no-break, thin, figure space
+_GAP = rf"{_SP}*\n?{_SP}*"  # between a number and its unit: spaces and at most one line break (PDF wrapping)
 _APOS = "['\u2019\u02bc]"
-_NUM_FR = rf"\d{{1,3}}(?:(?:{_SP}|\.)\d{{3}})+(?:,\d+)?|\d+(?:[,.]\d+)?"
-_NUM_EN = rf"\d{{1,3}}(?:[,{_SP[1:-1]}]\d{{3}})+(?:\.\d+)?|\d+(?:[.,]\d+)?"
+# At most five groups of thousands: bounded backtracking on long runs of numbers (tables, phone lists).
+_NUM_FR = rf"\d{{1,3}}(?:(?:{_SP}|\.)\d{{3}}){{1,5}}(?:,\d+)?|\d+(?:[,.]\d+)?"
+_NUM_EN = rf"\d{{1,3}}(?:[,{_SP[1:-1]}]\d{{3}}){{1,5}}(?:\.\d+)?|\d+(?:[.,]\d+)?"
 _MULT_FR = r"milliards?|mds?|mrds?|millions?|m|milliers?|k"  # French "billion" is 10**12: not a unit here
 _CUR = rf"€|eur(?:os?)?(?![a-z])|d{_APOS}{_SP}?(?:euros?|€)|de{_SP}+euros?"
 _TAXES = rf"ttc|t\.t\.c\.?|toutes{_SP}+taxes{_SP}+comprises|ht|h\.t\.?|hors{_SP}+taxes?"
-_TAX = rf"(?:{_SP}*(?:\((?P<taxp>{_TAXES})\)|(?P<tax>{_TAXES})(?![a-z])))?"
-_SUFFIX = rf"(?<![\w.,])(?P<num>{_NUM_FR}){_SP}*(?:(?P<mult>{_MULT_FR}){_SP}*)?(?P<cur>{_CUR})"
-_PREFIX = rf"(?:€|\beur\b){_SP}*(?P<num2>{_NUM_EN})(?:{_SP}*(?P<mult2>bn|billions?|milliards?|md|millions?|m|k))?(?![\w])"
+_TAX = rf"(?:{_GAP}(?:\((?P<taxp>{_TAXES})\)|(?P<tax>{_TAXES})(?![a-z])))?"
+_SUFFIX = rf"(?<![\w.,])(?P<num>{_NUM_FR}){_GAP}(?:(?P<mult>{_MULT_FR}){_GAP})?(?P<cur>{_CUR})"
+_MULT_EN = r"bn|billions?|milliards?|md|millions?|m|k"
+_PREFIX = rf"(?:€|\beur\b){_SP}*(?P<num2>{_NUM_EN})(?:{_SP}*(?P<mult2>{_MULT_EN}))?(?![\w])"
 _MONEY = re.compile(rf"(?:{_SUFFIX}|{_PREFIX}){_TAX}", re.IGNORECASE)
 
 _FACTORS = {"k": 10**3, "millier": 10**3, "m": 10**6, "million": 10**6,
@@ -30,8 +33,8 @@ _ANCHORS = (
     ("cout estime", 3), ("estime a", 3), ("evalue a", 3), ("budget", 2), ("cout", 2), ("montant", 2),
 )
 # Just before an amount (same clause): it is a threshold ("seuil de 9 M€") or a part ("dont 3 M€").
-_NOT_GLOBAL = re.compile(r"(?:seuil|plafond|depass|franchi|excede|au-dela|superieur|inferieur|\bdont\b"
-                         r"|\by compris\b|\bincluant\b)[^.;:,]{0,30}$")
+_NOT_GLOBAL = re.compile(r"(?:seuil|plafond|depass|franchi|excede|au-dela|superieur|inferieur)[^.;:,]{0,30}$"
+                         r"|(?:\bdont|\by compris|\bincluant)[^.;:,]{0,14}$")
 _YEARLY = re.compile(r"\s*(?:par an|/ ?an|annuel|chaque annee|per year)", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?](?=\s)|\n\s*\n|;")
 _WINDOW = 220

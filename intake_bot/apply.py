@@ -10,14 +10,14 @@ from typing import Any
 
 from sqlmodel import Session
 
-from . import cases, classify, deadlines, kit as kitmod, repository
+from . import cases, classify, deadlines, kit as kitmod, repository, rules
 from .decision import Context, Decision, OpenCase, Route, decide
 from .limits import Limits
 from .mailbox import InboundRef
 from .model import ParsedMessage
 from .outbox import Sender, queue
 from .render import Renderer
-from .store import next_reference, session
+from .store import case_by_ref, next_reference, session
 from .tables import CaseRow, InboundRow
 
 log = logging.getLogger("intake_bot.apply")
@@ -47,15 +47,17 @@ class Applier:
     # -- context -----------------------------------------------------------------------------------------
     def context(self, s: Session | None, msg: ParsedMessage) -> Context:
         p = self.policy
-        base = Context(p.our_addresses, p.staff_addresses, p.allowed_domains, p.authserv_id)
+        prefixes = self.kit.auto_reply_prefixes
         if s is None:
-            return base
-        tag = classify.case_tag(msg.subject)
+            return Context(p.our_addresses, p.staff_addresses, p.allowed_domains, p.authserv_id,
+                           auto_reply_prefixes=prefixes)
+        tag = rules.case_tag(msg.subject)
         ids = [*msg.in_reply_to, *msg.references]
         open_cases = tuple(OpenCase(c.ref, c.sender, c.project_name) for c in repository.sender_cases(s, msg.from_addr))
         return Context(p.our_addresses, p.staff_addresses, p.allowed_domains, p.authserv_id,
                        existing_refs=repository.existing_refs(s, [tag] if tag else []),
-                       thread_refs=repository.thread_refs(s, ids), sender_cases=open_cases)
+                       thread_refs=repository.thread_refs(s, ids), sender_cases=open_cases,
+                       auto_reply_prefixes=prefixes)
 
     def intake(self, msg: ParsedMessage, received_on: date, key: str) -> cases.Intake:
         pieces = msg.pieces
@@ -106,7 +108,7 @@ class Applier:
         return case_row.id  # type: ignore[return-value]
 
     def _follow_up(self, s: Session, row: InboundRow, verdict: Decision, msg: ParsedMessage, received_on: date) -> int:
-        case_row = repository.case_by_ref(s, verdict.case_ref or "") if verdict.case_ref else None
+        case_row = case_by_ref(s, verdict.case_ref) if verdict.case_ref else None
         assert case_row is not None, verdict
         intake = self.intake(msg, received_on, f"inbound:{row.id}")
         now = self.clock()

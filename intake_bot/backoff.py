@@ -26,7 +26,7 @@ class Backoff:
         self.failures += 1
         if self.failures == 1:
             return 0.0
-        ceiling = min(self.cap, self.base * 2 ** min(self.failures - 2, 32))
+        ceiling = min(self.cap, self.base * 2.0 ** min(self.failures - 2, 32))
         return ceiling / 2 + self.rand() * ceiling / 2
 
     def reset(self) -> None:

@@ -9,38 +9,11 @@ from typing import Any
 
 from . import deadlines
 from .errors import TransitionRefused
-from .kit import Kit, KitReport
+from .classify import Facts
+from .kit import Evidence, Kit, KitReport
 from .model import Attachment, CaseKind, CaseState, Problem, Suspension
 
 BOT = "intake-bot"
-
-
-@dataclass(frozen=True)
-class Facts:
-    """What the intake read from a saisine (filled by ``classify.read_facts``)."""
-
-    project_name: str = ""
-    ministry: str = ""
-    signatory: str = ""
-    kind: CaseKind = CaseKind.AVIS_CONFORME
-    estimated_cost_eur: int | None = None
-    in_scope: bool | None = None
-    is_information: bool = False
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """A kit item found in the dossier, as stored on the case (JSON-friendly)."""
-
-    item_id: str
-    label: str
-    filename: str
-    location: str = ""
-    sha256: str = ""
-
-    @property
-    def text(self) -> str:
-        return f"{self.filename}, {self.location}" if self.location else self.filename
 
 
 @dataclass(frozen=True)
@@ -93,13 +66,12 @@ class Transition:
 
 def merge_evidence(kit: Kit, before: Sequence[Evidence], report: KitReport) -> tuple[tuple[Evidence, ...], tuple[str, ...]]:
     """Evidence already on the case plus what a new report found; the required items still missing."""
-    labels = {item.id: item.label for item in kit.items}
     present = list(before)
     seen = {e.item_id for e in before}
     for ev in report.present:
         if ev.item_id not in seen:
             seen.add(ev.item_id)
-            present.append(Evidence(ev.item_id, labels.get(ev.item_id, ev.item_id), ev.filename, ev.location, ev.sha256))
+            present.append(ev)
     missing = tuple(item.id for item in kit.items if item.required and item.id not in seen)
     return tuple(present), missing
 
@@ -128,7 +100,7 @@ def _mail_ctx(kit: Kit, case: CaseView, pieces: Sequence[Attachment], matches: d
     present_ids = {e.item_id for e in case.present}
     recommended = [i.label for i in kit.items if not i.required and i.recommended and i.id not in present_ids]
     return {"case": _case_ctx(case, policy, today), "pieces": _piece_ctx(kit, pieces, matches),
-            "present": [{"label": e.label, "evidence": e.text} for e in case.present],
+            "present": [{"label": labels.get(e.item_id, e.item_id), "evidence": e.text} for e in case.present],
             "missing": [labels.get(m, m) for m in case.missing], "missing_recommended": recommended,
             "problems": [p.fr for p in problems], "wording": deadline_of(case, policy).wording}
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-from . import classify
+from . import rules
 from .model import ParsedMessage
 
 REPLY_PREFIXES = ("re:", "réf:", "ref:", "aw:", "sv:", "rép:", "rép. :", "re :")
@@ -38,6 +38,7 @@ class Context:
     existing_refs: frozenset[str] = frozenset()  # case references that exist among the message's tags
     thread_refs: Mapping[str, str] = field(default_factory=dict)  # Message-ID we sent or received -> case ref
     sender_cases: Sequence[OpenCase] = ()  # open cases of this sender
+    auto_reply_prefixes: tuple[str, ...] = rules.AUTO_REPLY_PREFIXES  # from the kit file
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def is_reply(msg: ParsedMessage) -> bool:
 
 def follow_up(msg: ParsedMessage, ctx: Context) -> Decision | None:
     """Subject tag first, then the thread, then sender + project name."""
-    tag = classify.case_tag(msg.subject)
+    tag = rules.case_tag(msg.subject)
     if tag and tag in ctx.existing_refs:
         return Decision(Route.FOLLOW_UP, "case-tag", f"référence {tag} dans l'objet", tag)
     if tag:
@@ -84,18 +85,18 @@ def follow_up(msg: ParsedMessage, ctx: Context) -> Decision | None:
 
 def decide(msg: ParsedMessage, ctx: Context) -> Decision:
     """One decision per message, in the order of DESIGN §4."""
-    verdict = classify.auto_reply(msg, ctx.our_addresses)
+    verdict = rules.auto_reply(msg, ctx.our_addresses, ctx.auto_reply_prefixes)
     if verdict:
         return Decision(Route.IGNORE, verdict.rule_id, verdict.reason_fr)
     if msg.from_addr in ctx.staff_addresses:
-        if classify.staff_authenticated(msg, ctx.staff_addresses, ctx.authserv_id):
-            return Decision(Route.STAFF, "staff-command", "commande d'un agent authentifié", classify.case_tag(msg.subject))
+        if rules.staff_authenticated(msg, ctx.staff_addresses, ctx.authserv_id):
+            return Decision(Route.STAFF, "staff-command", "commande d'un agent authentifié", rules.case_tag(msg.subject))
         return Decision(Route.QUARANTINE, "staff-unauthenticated",
                         "message d'un agent sans authentification DKIM/SPF valide : commande non appliquée")
     found = follow_up(msg, ctx)
     if found:
         return found
-    if not classify.sender_allowed(msg.from_addr, ctx.allowed_domains):
+    if not rules.sender_allowed(msg.from_addr, ctx.allowed_domains):
         return Decision(Route.QUARANTINE, "sender-not-allowed",
                         f"expéditeur {msg.from_addr or 'inconnu'} hors des domaines autorisés")
     if is_reply(msg):

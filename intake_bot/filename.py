@@ -66,3 +66,14 @@ def _cap(text: str) -> str:
     if dot and 0 < len(ext) <= 10:
         return stem[: MAX_NAME - len(ext) - 1].rstrip() + "." + ext
     return text[:MAX_NAME].rstrip()
+
+
+_TYPES = {ext: ctype for ctype, ext in _EXTENSIONS.items()} | {".htm": "text/html", ".msg": "application/vnd.ms-outlook"}
+
+
+def content_type_for(name: str) -> str:
+    """A content type from a file name (archive members carry no MIME header)."""
+    ext = "." + name.rpartition(".")[2].lower() if "." in name else ""
+    if name.lower() == "winmail.dat":
+        return "application/ms-tnef"
+    return _TYPES.get(ext) or mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"

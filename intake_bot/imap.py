@@ -64,6 +64,8 @@ class ImapBox:
             raise ConfigError("IMAP: choose TLS on connect (imaps://) or STARTTLS, not both")
         if password is None and oauth2_token is None:
             raise ConfigError(f"IMAP: no password nor OAuth2 token for {username}@{host}")
+        if not 0 < idle_renew <= 29 * 60:  # RFC 2177: servers may end an IDLE after 30 minutes
+            raise ConfigError(f"IMAP: idle_renew must be within (0, 1740] seconds, not {idle_renew}")
         self.name = f"{'imaps' if ssl else 'imap'}://{username}@{host}:{port}/{folder}"
         self.folder, self.processed, self.quarantine_folder = folder, processed, quarantine
         self.idle_renew, self.poll_interval = idle_renew, poll_interval
@@ -142,7 +144,7 @@ class ImapBox:
         self._select(client)
 
     def _select(self, client: IMAPClient) -> dict[bytes, Any]:
-        info = client.select_folder(self.folder)
+        info: dict[bytes, Any] = client.select_folder(self.folder)
         validity = int(info[b"UIDVALIDITY"])
         if self._uidvalidity is not None and validity != self._uidvalidity:
             log.warning("UIDVALIDITY of %s changed from %s to %s: its messages get new keys",
@@ -158,6 +160,8 @@ class ImapBox:
         for start in range(0, len(uids), _FETCH_CHUNK):
             chunk = uids[start:start + _FETCH_CHUNK]
             for uid, data in client.fetch(chunk, ["RFC822.SIZE", "INTERNALDATE"]).items():
+                if b"INTERNALDATE" not in data or b"RFC822.SIZE" not in data:
+                    continue  # expunged meanwhile (only an unsolicited FLAGS came back)
                 key = MailKey(self.name, self._uidvalidity or 0, str(uid))
                 received = data[b"INTERNALDATE"].astimezone(timezone.utc)
                 refs.append(InboundRef(key, int(data[b"RFC822.SIZE"]), received))
@@ -169,10 +173,10 @@ class ImapBox:
         if ref.key.uidvalidity != self._uidvalidity:
             raise MailboxError(f"{ref.key}: UIDVALIDITY of {self.name} is now {self._uidvalidity}")
         uid = int(ref.key.uid)
-        data = client.fetch([uid], ["BODY.PEEK[]"]).get(uid, {})
-        if b"BODY[]" not in data:
+        body = client.fetch([uid], ["BODY.PEEK[]"]).get(uid, {}).get(b"BODY[]")
+        if body is None:  # no FETCH response, or BODY[] NIL for a message expunged by another session
             raise MailboxError(f"{ref.key} is no longer in {self.name}")
-        return bytes(data[b"BODY[]"])
+        return bytes(body)
 
     def _move(self, client: IMAPClient, ref: InboundRef, folder: str) -> None:
         if ref.key.uidvalidity != self._uidvalidity:
@@ -237,8 +241,12 @@ class ImapBox:
         return False
 
     def _has_newer(self, client: IMAPClient) -> bool:
-        """A message above the last listed UID (closes the race between ``pending`` and IDLE)."""
+        """Mail above the last listed UID? A fresh SELECT answers it: an ``EXISTS`` sent at the end of
+        an earlier command (mail arriving during ``pending``) is swallowed by imaplib, and IDLE only
+        reports what arrives after the session's last sync."""
+        info = self._select(client)
         if self._max_uid is None:
             return True
-        newer = client.search(["UID", f"{self._max_uid + 1}:*"])
-        return any(uid > self._max_uid for uid in newer)
+        if b"UIDNEXT" in info:
+            return int(info[b"UIDNEXT"]) - 1 > self._max_uid
+        return any(uid > self._max_uid for uid in client.search(["UID", f"{self._max_uid + 1}:*"]))

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from . import classify
+from . import classify, rules
 from .errors import ConfigError
 from .model import Attachment, Section
 
@@ -49,7 +49,7 @@ class Kit:
 
     items: tuple[KitItem, ...]
     letter: LetterMarkers
-    auto_reply_prefixes: tuple[str, ...] = classify.AUTO_REPLY_PREFIXES
+    auto_reply_prefixes: tuple[str, ...] = rules.AUTO_REPLY_PREFIXES
     ministries: Mapping[str, str] = field(default_factory=dict)  # sender domain -> ministry name
     threshold_eur: int = 9_000_000
 
@@ -71,14 +71,14 @@ class Kit:
         letter = _letter(data.get("letter"), {i.id for i in items})
         auto = _table(data.get("auto_reply", {}), "auto_reply")
         _no_unknown(auto, frozenset({"subject_prefixes"}), "auto_reply.")
-        prefixes = _strings(auto.get("subject_prefixes", list(classify.AUTO_REPLY_PREFIXES)),
+        prefixes = _strings(auto.get("subject_prefixes", list(rules.AUTO_REPLY_PREFIXES)),
                             "auto_reply.subject_prefixes")
         ministries = _table(data.get("ministries", {}), "ministries")
         for domain, name in ministries.items():
             _string(name, f'ministries."{domain}"')
         threshold = data.get("threshold_eur", 9_000_000)
         if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold <= 0:
-            raise ConfigError(f"kit.toml: threshold_eur: expected a positive whole number of euros, got {threshold!r}")
+            raise ConfigError(f"kit.toml: threshold_eur: expected a positive number of euros, got {threshold!r}")
         return cls(items, letter, prefixes, {d.lower(): n for d, n in ministries.items()}, threshold)
 
 
@@ -169,6 +169,11 @@ class Evidence:
     location: str = ""  # "" = the whole file; "page 3", "titre « Gouvernance »", "feuille Budget"
     via: str = "piece"  # "piece" | "section" | "body"
 
+    @property
+    def text(self) -> str:
+        """How the evidence is shown to users: "note.docx, titre « Planning »"."""
+        return f"{self.filename}, {self.location}" if self.location else self.filename
+
 
 @dataclass(frozen=True)
 class KitReport:
@@ -202,13 +207,21 @@ def section_location(section: Section) -> str:
     return f"{heading}, {section.location}" if section.location.startswith("page") else heading
 
 
+def _names_exactly(item: KitItem, section: Section) -> bool:
+    """The heading is one of the item's titles, give or take numbering ("2. Gouvernance :")."""
+    heading = re.sub(r"^(\d+(\.\d+)*|[ivx]+)[.)]?\s+", "", classify.fold(section.title)).strip(" :.")
+    return heading in {classify.fold(t) for t in item.titles}
+
+
 def _section_evidence(kit: Kit, piece: Attachment, own: str | None) -> list[Evidence]:
-    found: list[Evidence] = []
+    """One evidence per item named by a heading of ``piece``: the first exact heading, else the first one."""
+    chosen: dict[str, tuple[bool, Section]] = {}
     for section in piece.sections:
         for item in classify.items_named_by(kit, section.title, sections_only=True):
-            if item.id != own and all(e.item_id != item.id for e in found):
-                found.append(Evidence(item.id, piece.filename, piece.sha256, section_location(section), "section"))
-    return found
+            exact = _names_exactly(item, section)
+            if item.id != own and (item.id not in chosen or exact and not chosen[item.id][0]):
+                chosen[item.id] = (exact, section)
+    return [Evidence(i, piece.filename, piece.sha256, section_location(s), "section") for i, (_, s) in chosen.items()]
 
 
 def assess(kit: Kit, pieces: Sequence[Attachment], body_text: str = "") -> KitReport:

@@ -18,6 +18,7 @@ from .limits import Limits
 _HEADER_PARSER = BytesHeaderParser(policy=policy.default)
 _FIELD_NAME = re.compile(rb"[!-9;-~]+[ \t]*:")
 _NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
+_GUESSED_BOUNDARY = re.compile(rb"^--([0-9A-Za-z'()+_,./:=?-]{1,70})\r?$", re.M)  # RFC 2046 bchars, no space
 MAX_PARTS = 2000  # MIME parts per message; a message of a million empty parts is an attack, not a dossier
 
 
@@ -37,11 +38,11 @@ class Part:
     def content_type(self) -> str:
         if "content-type" not in self.headers:
             return self.default_type
-        return _safe(self.headers.get_content_type, self.default_type)
+        return safe(self.headers.get_content_type, self.default_type)
 
     @property
     def transfer_encoding(self) -> str:
-        value = _safe(lambda: str(self.headers.get("content-transfer-encoding", "")), "")
+        value = safe(lambda: str(self.headers.get("content-transfer-encoding", "")), "")
         return value.strip().lower()
 
     @property
@@ -49,7 +50,7 @@ class Part:
         return self.end - self.start
 
     def param(self, name: str, header: str = "content-type") -> str | None:
-        value = _safe(lambda: self.headers.get_param(name, header=header), None)
+        value = safe(lambda: self.headers.get_param(name, header=header), None)
         if isinstance(value, tuple):  # undecodable RFC 2231 value: (charset, language, raw)
             value = value[2]
         return None if value is None else str(value)
@@ -64,12 +65,32 @@ class Part:
             yield from child.walk()
 
 
-def _safe(getter, default):  # type: ignore[no-untyped-def]
+def safe(getter, default):  # type: ignore[no-untyped-def]
     """Header access on hostile input: policy.default raises on a few malformed values."""
     try:
         return getter()
     except Exception:  # noqa: BLE001 - any parser bug on any header must degrade, not abort the message
         return default
+
+
+def recovered(headers: EmailMessage, name: str) -> str | None:
+    """The first `name` header with raw 8-bit bytes decoded as UTF-8 or Windows-1252 (policy.default shows U+FFFD)."""
+    for key, value in safe(headers.raw_items, []):
+        if key.lower() == name:
+            return eight_bit(str(value))
+    return None
+
+
+def eight_bit(raw: str) -> str:
+    """A raw header value (8-bit bytes kept as surrogates by the parser) decoded as UTF-8, else Windows-1252."""
+    try:
+        data = raw.encode("ascii", "surrogateescape")
+    except UnicodeEncodeError:  # already text
+        return raw
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", "replace")
 
 
 def decode(view: memoryview, encoding: str) -> tuple[bytes, list[str]]:
@@ -100,7 +121,7 @@ def _entity(buf: bytes, start: int, end: int, budget: _Budget, depth: int, defau
     if depth == 0 and buf.startswith(b"From ", start):  # mbox separator line
         start = _line_end(buf, start, end)
     header_end, body_start, defects = _header_block(buf, start, end, budget.limits.max_header_bytes)
-    headers = _safe(lambda: _HEADER_PARSER.parsebytes(buf[start:header_end]), None) or EmailMessage()
+    headers = safe(lambda: _HEADER_PARSER.parsebytes(buf[start:header_end]), None) or EmailMessage()
     part = Part(headers, buf, body_start, end, defects=defects, default_type=default_type)
     if depth >= budget.limits.max_mime_depth or budget.parts > MAX_PARTS:
         part.defects.append("too-many-parts")
@@ -136,7 +157,10 @@ def _multipart(part: Part, budget: _Budget, depth: int) -> None:
     boundary = part.param("boundary")
     if not boundary:
         part.defects.append("no-boundary")
-        return
+        guess = _GUESSED_BOUNDARY.search(part.buf, part.start, min(part.end, part.start + 64 * 1024))
+        if guess is None or not re.search(rb"[0-9A-Za-z]", guess.group(1)):  # a line of dashes is not a boundary
+            return
+        boundary = guess.group(1).decode("ascii")
     delimiters, closed = _delimiters(part.buf, part.start, part.end, b"--" + boundary.encode("utf-8", "replace"))
     if not delimiters:
         part.defects.append("boundary-not-found")

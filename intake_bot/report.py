@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from . import cases, repository
 from .errors import UsageError
+from .store import case_by_ref
 from .tables import CaseRow, DocumentRow, EventRow, InboundRow
 
 if TYPE_CHECKING:
@@ -29,7 +30,8 @@ def _summary(app: App, s: Session, row: CaseRow) -> dict[str, Any]:
             "deemed_on": dl.deemed_on.isoformat() if dl and dl.deemed_on else None,
             "suspended": bool(dl and dl.suspended), "days_left": dl.days_left if dl else None,
             "deadline": dl.label_fr if dl else None,
-            "kit": {"present": [{"item": e.item_id, "label": e.label, "evidence": e.text} for e in view.present],
+            "kit": {"present": [{"item": e.item_id, "label": labels.get(e.item_id, e.item_id), "evidence": e.text}
+                                for e in view.present],
                     "missing": [{"item": m, "label": labels.get(m, m)} for m in view.missing]}}
 
 
@@ -41,7 +43,7 @@ def case_list(app: App) -> list[dict[str, Any]]:
 
 def case_detail(app: App, ref: str) -> dict[str, Any]:
     with Session(app.engine) as s:
-        row = repository.case_by_ref(s, ref)
+        row = case_by_ref(s, ref)
         if row is None:
             raise UsageError(f"no case {ref}")
         data = _summary(app, s, row)

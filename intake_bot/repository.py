@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import delete, or_, select
 from sqlmodel import Session
 
-from .cases import CaseView, EventSpec, Evidence
+from .cases import CaseView, EventSpec
+from .kit import Evidence
 from .model import Attachment, CaseKind, CaseState, Suspension
 from .tables import CaseRow, DocumentRow, EventRow, InboundRow, OutboxRow, SuspensionRow
 

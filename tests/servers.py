@@ -14,7 +14,6 @@ import shutil
 import signal
 import smtplib
 import socket
-import ssl
 import subprocess
 import tempfile
 import threading
@@ -22,10 +21,13 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from imapclient import IMAPClient
+
+if TYPE_CHECKING:
+    from intake_bot.imap import ImapBox
 
 HOST = "127.0.0.1"
 DOMAIN = "example.test"
@@ -85,16 +87,17 @@ ssl = yes
 ssl_cert = <{d}/cert.pem
 ssl_key = <{d}/key.pem
 disable_plaintext_auth = no
-# xoauth2 with a passwd-file passdb: Dovecot checks the bearer token as the password
+# xoauth2 with a non-oauth2 passdb: Dovecot checks the bearer token as the password
 auth_mechanisms = plain login xoauth2
+auth_failure_delay = 0
 auth_username_format = %Ln
 mail_uid = nobody
 mail_gid = nogroup
 mail_fsync = never
 mail_location = maildir:{d}/mail/%n
 passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%n {d}/users
+  driver = static
+  args = password=pw-%n
 }}
 userdb {{
   driver = static
@@ -125,6 +128,9 @@ service lmtp {{
 class MailAccount:
     """One IMAP user of the test Dovecot, with helpers acting as another mail client or an MTA would."""
 
+    host: str
+    port: int
+
     def __init__(self, server: DovecotServer, user: str, password: str) -> None:
         self.server, self.user, self.password = server, user, password
         self.host, self.port = server.host, server.port
@@ -137,7 +143,7 @@ class MailAccount:
         port = self.server.imaps_port if tls else self.port
         return f"{'imaps' if tls else 'imap'}://{self.user}@{self.host}:{port}/{folder}"
 
-    def box(self, **options: Any) -> Any:
+    def box(self, **options: Any) -> ImapBox:
         """An ``ImapBox`` on this account's INBOX over plain IMAP (options go to its constructor)."""
         from intake_bot.imap import ImapBox
         options.setdefault("timeout", 10.0)
@@ -214,8 +220,6 @@ class DovecotServer(MailAccount):
         for sub in ("run", "state", "mail"):
             (d / sub).mkdir()
         shutil.chown(d / "mail", "nobody", "nogroup")  # mail processes run as nobody
-        (d / "users").write_text("testuser:{PLAIN}testpass\n")
-        (d / "users").chmod(0o644)  # read by the auth process (user dovecot)
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
                         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
                         "-keyout", str(d / "key.pem"), "-out", str(self.cafile)],
@@ -223,7 +227,7 @@ class DovecotServer(MailAccount):
         (d / "key.pem").chmod(0o600)
         self.conf.write_text(DOVECOT_CONF.format(d=d, imap_port=self.port, imaps_port=self.imaps_port,
                                                  lmtp_port=self.lmtp_port))
-        super().__init__(self, "testuser", "testpass")
+        super().__init__(self, "testuser", "pw-testuser")
 
     @property
     def running(self) -> bool:
@@ -242,14 +246,10 @@ class DovecotServer(MailAccount):
             self.proc = None
 
     def add_user(self) -> MailAccount:
-        """A new user with an empty mailbox, live at once (passwd-file is re-read when it changes)."""
+        """A new user with an empty mailbox. Every name exists (static passdb: password ``pw-<name>``):
+        a passwd-file is re-read only when its mtime changes, which misses a second user in the same second."""
         name = f"u{next(self._users)}"
-        with open(self.dir / "users", "a") as users:
-            users.write(f"{name}:{{PLAIN}}pw-{name}\n")
         return MailAccount(self, name, f"pw-{name}")
-
-    def tls_context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=str(self.cafile))
 
     def doveadm(self, *args: str) -> str:
         return subprocess.run(["doveadm", "-c", str(self.conf), *args], check=True, capture_output=True,
@@ -280,44 +280,42 @@ def imap_account(dovecot: DovecotServer) -> MailAccount:
     return dovecot.add_user()
 
 
-class SinkHandler:
-    """aiosmtpd handler: keeps every message (bytes as received) in memory and in a Maildir."""
+class SmtpSink:
+    """The SMTP server receipts go to (an aiosmtpd handler): ``host``, ``port``, ``url``, ``maildir``.
+
+    Keeps every accepted message as received, in memory (``raw()``, ``messages()``) and in a Maildir."""
 
     def __init__(self, maildir: pathlib.Path) -> None:
-        self.box = mailbox.Maildir(maildir, create=True)
-        self.lock = threading.Lock()
-        self.received: list[tuple[str, list[str], bytes]] = []
-        self.failures_left, self.refused = 0, 0
+        self.host, self.port, self.maildir = HOST, free_port(), maildir
+        self.url = f"smtp://{self.host}:{self.port}"
+        self._box = mailbox.Maildir(maildir, create=True)
+        self._lock = threading.Lock()
+        self._received: list[tuple[str, list[str], bytes]] = []
+        self._failures_left, self.refused = 0, 0
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        with self.lock:
-            if self.failures_left > 0:
-                self.failures_left -= 1
+        with self._lock:
+            if self._failures_left > 0:
+                self._failures_left -= 1
                 self.refused += 1
                 return "451 4.3.0 Temporary failure (test sink)"
             raw = envelope.original_content or envelope.content
-            self.received.append((envelope.mail_from, list(envelope.rcpt_tos), raw))
-            key = self.box.add(raw)
+            self._received.append((envelope.mail_from, list(envelope.rcpt_tos), raw))
+            key = self._box.add(raw)
         return f"250 2.0.0 OK queued as {key}"
 
-
-class SmtpSink:
-    """The SMTP server receipts go to: ``host``, ``port``, ``maildir``; inspect with ``messages()``."""
-
-    def __init__(self, handler: SinkHandler, port: int, maildir: pathlib.Path) -> None:
-        self.handler, self.host, self.port, self.maildir = handler, HOST, port, maildir
-
-    @property
-    def url(self) -> str:
-        return f"smtp://{self.host}:{self.port}"
+    def fail_next(self, n: int = 1) -> None:
+        """Answer the next ``n`` DATA commands with 451 (a temporary failure: the sender must retry)."""
+        with self._lock:
+            self._failures_left = n
 
     def raw(self) -> list[bytes]:
-        with self.handler.lock:
-            return [raw for _, _, raw in self.handler.received]
+        with self._lock:
+            return [raw for _, _, raw in self._received]
 
     def envelopes(self) -> list[tuple[str, list[str]]]:
-        with self.handler.lock:
-            return [(sender, rcpts) for sender, rcpts, _ in self.handler.received]
+        with self._lock:
+            return [(sender, rcpts) for sender, rcpts, _ in self._received]
 
     def messages(self) -> list[EmailMessage]:
         """Accepted messages in arrival order, parsed."""
@@ -325,6 +323,7 @@ class SmtpSink:
                 for raw in self.raw()]
 
     def wait_for(self, n: int, timeout: float = 10.0) -> list[EmailMessage]:
+        """The messages once there are at least ``n``; AssertionError after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         while len(self.raw()) < n:
             if time.monotonic() > deadline:
@@ -332,24 +331,15 @@ class SmtpSink:
             time.sleep(0.02)
         return self.messages()
 
-    def fail_next(self, n: int = 1) -> None:
-        """Answer the next ``n`` DATA commands with 451 (a temporary failure: the sender must retry)."""
-        with self.handler.lock:
-            self.handler.failures_left = n
-
-    @property
-    def refused(self) -> int:
-        return self.handler.refused
-
 
 @pytest.fixture
 def smtp_sink(tmp_path: pathlib.Path) -> Iterator[SmtpSink]:
     from aiosmtpd.controller import Controller
-    handler, port = SinkHandler(tmp_path / "sink"), free_port()
-    controller = Controller(handler, hostname=HOST, port=port)
+    sink = SmtpSink(tmp_path / "sink")
+    controller = Controller(sink, hostname=sink.host, port=sink.port)
     controller.start()  # returns once it has probed the server itself
     try:
-        yield SmtpSink(handler, port, tmp_path / "sink")
+        yield sink
     finally:
         controller.stop()
 
