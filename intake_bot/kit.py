@@ -239,7 +239,7 @@ def assess(kit: Kit, pieces: Sequence[Attachment], body_text: str = "") -> KitRe
     if all(e.item_id != letter for e in present) and classify.is_cover_letter(kit, body_text):
         present.append(Evidence(letter, classify.BODY, "", "", "body"))
     order = {item.id: n for n, item in enumerate(kit.items)}
-    present.sort(key=lambda e: order[e.item_id])
+    present.sort(key=lambda e: (order[e.item_id], e.via != "piece"))  # a dedicated piece is the best evidence
     found = {e.item_id for e in present}
     return KitReport(
         tuple(present),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import mailbox as stdlib_mailbox
 import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -64,12 +65,19 @@ class Mailbox(Protocol):
     def close(self) -> None: ...
 
 
+_MAILDIR_NAME = re.compile(r"^(\d+)\.(?:[^.]*?M(\d{1,6}))?")
+
+
 def _delivery_time(path: Path, key: str) -> datetime:
-    """Maildir file names start with the delivery time in seconds (Maildir spec); fall back to mtime."""
-    head = key.split(".", 1)[0]
+    """Maildir names start with the delivery time in seconds, often with ``M<microseconds>`` (Maildir spec,
+    Dovecot, Python); same-second deliveries keep their order thanks to it. Fall back to the file's mtime."""
+    match = _MAILDIR_NAME.match(key)
+    if not match:
+        return datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
+    micros = int(match.group(2)) if match.group(2) else 0
     try:
-        return datetime.fromtimestamp(int(head), tz=timezone.utc)
-    except (ValueError, OverflowError, OSError):
+        return datetime.fromtimestamp(int(match.group(1)) + micros / 1e6, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
         return datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
 
 
@@ -78,7 +86,7 @@ class MaildirBox:
 
     def __init__(self, path: str | os.PathLike[str], processed: str = "Processed", quarantine: str = "Quarantine",
                  poll_interval: float = 2.0) -> None:
-        self.path = Path(path)
+        self.path = Path(path).resolve()
         self.name = f"maildir:{self.path}"
         self._box = stdlib_mailbox.Maildir(self.path, factory=None, create=True)
         self._folders = {name: self._folder(name) for name in (processed, quarantine)}

@@ -40,7 +40,8 @@ class Renderer:
 
     def __init__(self, template_dir: Path | None = None) -> None:
         self.env = Environment(loader=FileSystemLoader(str(template_dir or default_template_dir())),
-                               undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+                               undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True,
+                               trim_blocks=True, lstrip_blocks=True)
         self.env.filters["date_fr"] = _date_fr
         self.env.filters["euros"] = _euros
         self.env.globals["m"] = self.env.get_template("_macros.j2").module  # shared macros, HTML ones escape

@@ -125,7 +125,9 @@ def zip_bomb(size: int = 1024 * MiB) -> bytes:
     """`size` bytes of zeros deflated into one member (1 GiB -> about 1 MB)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
-        with archive.open(zipfile.ZipInfo("rapport.txt", (2026, 1, 1, 0, 0, 0)), "w", force_zip64=True) as member:
+        info = zipfile.ZipInfo("rapport.txt", (2026, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with archive.open(info, "w", force_zip64=True) as member:
             block = bytes(MiB)
             for _ in range(size // MiB):
                 member.write(block)
