@@ -57,7 +57,7 @@ def read_zip(data: bytes, budget: Budget, ratio: int, max_members: int, expand: 
         return Extraction(container=True, problems=(problem("archive-unreadable", detail="bad zip"),))
     with archive:
         infos = [i for i in archive.infolist() if not i.is_dir()]
-        declared = sum(i.file_size for i in infos)
+        declared = sum(i.file_size for i in infos if _expandable(i, ratio))  # bombs are listed, not counted
         if declared > budget.remaining:
             return Extraction(container=True, problems=(problem("archive-too-large", limit=budget.total),))
         problems: list[Problem] = []
@@ -69,6 +69,10 @@ def read_zip(data: bytes, budget: Budget, ratio: int, max_members: int, expand: 
                 break
             members.extend(_member(archive, info, budget, ratio, expand))
     return Extraction(container=True, members=tuple(members), problems=tuple(problems))
+
+
+def _expandable(info: zipfile.ZipInfo, ratio: int) -> bool:
+    return not info.flag_bits & 0x1 and info.file_size <= ratio * max(info.compress_size, 1)
 
 
 def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: Budget, ratio: int,

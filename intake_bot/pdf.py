@@ -20,6 +20,15 @@ MAX_OCR_PAGES = 20
 
 
 def read_pdf(data: bytes, limits: Limits) -> Extraction:
+    from pypdf.errors import LimitReachedError
+
+    try:
+        return _read(data, limits)
+    except LimitReachedError as exc:  # pypdf's own guards: page tree, tokens per stream, cmap sizes
+        return Extraction(problems=(problem("too-complex", detail=str(exc)),))
+
+
+def _read(data: bytes, limits: Limits) -> Extraction:
     from pypdf import PdfReader
 
     reader = PdfReader(io.BytesIO(data))
@@ -29,8 +38,8 @@ def read_pdf(data: bytes, limits: Limits) -> Extraction:
     if declared > limits.max_pdf_pages:
         return Extraction(pages=declared,
                           problems=(problem("too-many-pages", pages=declared, limit=limits.max_pdf_pages),))
-    texts = _page_texts(reader, limits)
-    problems = []
+    texts, failed = _page_texts(reader, limits)
+    problems = [problem("pages-unreadable", count=failed)] if failed else []
     if sum(len(t.strip()) for t in texts) < 20 * max(1, len(texts)) and _has_images(reader):
         texts, ocr_used = _ocr(reader, texts, limits)
         problems.append(problem("ocr" if ocr_used else "scanned"))
@@ -56,9 +65,10 @@ def _declared_pages(reader) -> int:  # type: ignore[no-untyped-def]
         return 0
 
 
-def _page_texts(reader, limits: Limits) -> list[str]:  # type: ignore[no-untyped-def]
+def _page_texts(reader, limits: Limits) -> tuple[list[str], int]:  # type: ignore[no-untyped-def]
+    """Text of each page (within the page and character limits) and how many pages could not be read."""
     texts: list[str] = []
-    budget = limits.max_text_chars
+    budget, failed = limits.max_text_chars, 0
     for index, page in enumerate(reader.pages):
         if index >= limits.max_pdf_pages or budget <= 0:
             break
@@ -68,10 +78,10 @@ def _page_texts(reader, limits: Limits) -> list[str]:  # type: ignore[no-untyped
             raise
         except Exception as exc:  # noqa: BLE001 - one broken page must not hide the others
             log.info("pdf page %d unreadable: %s", index + 1, exc)
-            text = ""
+            text, failed = "", failed + 1
         texts.append(text)
         budget -= len(text)
-    return texts
+    return texts, failed
 
 
 def _has_images(reader) -> bool:  # type: ignore[no-untyped-def]

@@ -53,8 +53,9 @@ def _auto_reply_rules(parsed: ParsedMessage, ours: frozenset[str], prefixes: Seq
     sender = parsed.from_addr.strip().lower()
     if sender in ours:
         yield Verdict("own-address", "message envoyé depuis notre propre adresse")
-    if not sender or sender.partition("@")[0] in _DAEMONS:
-        yield Verdict("bounce-sender", f"expéditeur de rebond ({sender or 'vide'})")
+    # No From at all is malformed mail, not a bounce: it goes on to quarantine, where staff see it.
+    if sender and sender.partition("@")[0] in _DAEMONS:
+        yield Verdict("bounce-sender", f"expéditeur de rebond ({sender})")
     if "<>" in _headers(parsed, "return-path"):
         yield Verdict("bounce-sender", "expéditeur d'enveloppe vide (Return-Path: <>)")
     subject = " ".join(fold(parsed.subject).split())

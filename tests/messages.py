@@ -173,6 +173,16 @@ def huge_page_tree_pdf(fanout: int = 10, depth: int = 9) -> bytes:
     return _pdf(objs)
 
 
+def slow_pdf(pages: int = 400) -> bytes:
+    """A 700 kB PDF whose pages share one content stream of 20,000 text operations: minutes of pypdf time."""
+    ops = b"BT /F1 12 Tf 10 10 Td (x) Tj ET\n" * 20_000
+    kids = b" ".join(b"%d 0 R" % (5 + i) for i in range(pages))
+    page = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Contents 3 0 R /Resources << /Font << /F1 4 0 R >> >> >>"
+    return _pdf([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, pages),
+                 b"<< /Length %d >>\nstream\n" % len(ops) + ops + b"\nendstream",
+                 b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>", *[page] * pages])
+
+
 def _pdf(objs: list[bytes]) -> bytes:
     out = bytearray(b"%PDF-1.4\n")
     offsets = []

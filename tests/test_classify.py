@@ -349,7 +349,7 @@ OURS = {"grandsprojets.si@numerique.gouv.fr"}
     ({"from_addr": "grandsprojets.si@numerique.gouv.fr"}, "own-address"),
     ({"from_addr": "mailer-daemon@mx.interieur.gouv.fr"}, "bounce-sender"),
     ({"from_addr": "postmaster@interieur.gouv.fr"}, "bounce-sender"),
-    ({"from_addr": ""}, "bounce-sender"),
+    ({"from_addr": ""}, None),  # no From at all: malformed, quarantined later, not silently ignored
     ({"headers": {"return-path": ("<>",)}}, "bounce-sender"),
     ({"subject": "Réponse automatique : Saisine projet SIRIUS"}, "auto-reply-subject"),
     ({"subject": "REPONSE AUTOMATIQUE: Saisine"}, "auto-reply-subject"),

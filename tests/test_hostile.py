@@ -72,7 +72,7 @@ def test_forwarded_mail_nesting_counts_as_depth() -> None:
         wrapper = m.message(f"niveau {level}", "x")
         wrapper.add_attachment(inner, filename=f"niveau-{level + 1}.eml")
         inner = wrapper
-    msg = parse_message(m.raw(inner), Limits(max_archive_depth=2), inline=True)
+    msg = parse_message(m.raw(inner), Limits(max_archive_depth=1), inline=True)
     assert [(a.path, codes(a)) for a in msg.attachments] == [
         ("niveau-2.eml", []), ("niveau-2.eml/niveau-3.eml", ["archive-too-deep"])]
 
@@ -84,10 +84,14 @@ def test_pdf_declaring_a_billion_pages() -> None:
     assert time.monotonic() - started < 5
 
 
-def test_pdf_hiding_a_huge_page_tree_times_out_and_the_worker_is_replaced() -> None:
+def test_pdf_hiding_a_huge_page_tree_hits_pypdf_limits() -> None:
     lying = m.huge_page_tree_pdf(10, 8).replace(b"/Count 100000000 ", b"/Count 3 ", 1)
+    assert codes(extract("annexe.pdf", "application/pdf", lying, Limits())) == ["too-complex"]
+
+
+def test_slow_pdf_times_out_and_the_worker_is_replaced() -> None:
     started = time.monotonic()
-    found = extract("annexe.pdf", "application/pdf", lying, Limits(extraction_timeout_s=1.5))
+    found = extract("annexe.pdf", "application/pdf", m.slow_pdf(), Limits(extraction_timeout_s=1.5))
     assert codes(found) == ["timeout"] and "délai dépassé" in found.problems[0].fr
     assert time.monotonic() - started < 1.5 + 6
     assert "Finances" in extract("n.pdf", "application/pdf", PDF, Limits()).text
@@ -96,8 +100,7 @@ def test_pdf_hiding_a_huge_page_tree_times_out_and_the_worker_is_replaced() -> N
 def test_memory_bomb_is_stopped_by_the_address_space_limit() -> None:
     limits = Limits(max_compression_ratio=10**6, max_uncompressed_bytes=10**10, extraction_memory_mb=300)
     found = extract("x.zip", "application/zip", m.zip_bomb(600 * MiB), limits)
-    assert codes(found.members[0]) == ["memory"] or codes(found) == ["memory"]
-    assert "mémoire dépassée" in (found.problems or found.members[0].problems)[0].fr
+    assert codes(found) == ["memory"] and "mémoire dépassée" in found.problems[0].fr
     assert "Finances" in extract("n.pdf", "application/pdf", PDF, Limits()).text
 
 
@@ -107,8 +110,7 @@ def test_worker_killed_mid_document_is_reported_and_replaced() -> None:
         assert pool.extract("n.pdf", "application/pdf", PDF, Limits()).text
         victim = pool._idle[0]  # noqa: SLF001 - the test plays the OOM killer
         threading.Timer(0.5, os.kill, (victim.proc.pid, signal.SIGKILL)).start()
-        lying = m.huge_page_tree_pdf(10, 8).replace(b"/Count 100000000 ", b"/Count 3 ", 1)
-        found = pool.extract("annexe.pdf", "application/pdf", lying, Limits(extraction_timeout_s=20))
+        found = pool.extract("annexe.pdf", "application/pdf", m.slow_pdf(), Limits(extraction_timeout_s=20))
         assert codes(found) == ["extraction-failed"] and "signal 9" in found.problems[0].en
         assert pool.extract("n.pdf", "application/pdf", PDF, Limits()).text
     finally:
@@ -161,7 +163,7 @@ def test_missing_boundary_without_any_delimiter_keeps_the_text() -> None:
 
 
 def test_thirty_megabyte_attachment() -> None:
-    big = m.padded_pdf(PDF, 30 * MiB)
+    big = m.padded_pdf(PDF, 30_000_000 - 4096)  # 30 MB: its base64 fits the default 40 MiB message limit
     started = time.monotonic()
     msg = parse_message(m.raw(m.message(files=[("annexe-technique.pdf", "application/pdf", big)])))
     (piece,) = msg.pieces
