@@ -48,8 +48,11 @@ def run_demo(workdir: Path, examples: Path) -> int:
 
 
 def _case_block(case: dict) -> str:  # type: ignore[type-arg]
-    lines = [f"{case['ref']}  {case['project_name']} — {case['ministry']}",
+    cost = f"{case['estimated_cost_eur'] / 1e6:.1f} M€" if case["estimated_cost_eur"] else "coût non lu"
+    lines = [f"{case['ref']}  {case['project_name']} — {case['ministry']} ({cost})",
              f"    état : {case['state']} ; délai : {case['deadline'] or 'sans objet'}"]
+    if case["state"] == "out_of_scope":
+        return "\n".join(lines)
     for p in case["kit"]["present"]:
         lines.append(f"    ✓ {p['label']} — {p['evidence']}")
     for m in case["kit"]["missing"]:
