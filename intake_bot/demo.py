@@ -12,16 +12,19 @@ from .wiring import build, outbox_dir
 KIT = Path(__file__).resolve().parent.parent / "config" / "kit.toml"
 
 
-def demo_settings(workdir: Path) -> config.Settings:
-    """Everything under ``workdir``; staff and partners are demo addresses so every mail path is shown."""
-    data = {
+def embedded_settings(workdir: Path, **sections: dict[str, object]) -> config.Settings:
+    """The embedded default with everything under ``workdir`` (Maildir, .eml outbox, SQLite, blobs), demo staff
+    addresses so every mail path is shown, and ``sections`` merged over it; the environment is ignored."""
+    data: dict[str, dict[str, object]] = {
         "mailbox": {"url": "maildir://maildir"},
         "smtp": {"url": "dir://outbox"},
         "database": {"url": "sqlite:///intake.db"},
         "storage": {"blob_dir": "blobs"},
-        "intake": {"kit_path": str(KIT), "staff_addresses": ["agent.grandsprojets@numerique.gouv.fr"]},
-        "digest": {"recipients": ["grandsprojets-equipe@numerique.gouv.fr"]},
+        "intake": {"kit_path": str(KIT), "staff_addresses": ["agent@numerique.gouv.fr"]},
+        "digest": {"recipients": ["equipe@numerique.gouv.fr"]},
     }
+    for name, values in sections.items():
+        data.setdefault(name, {}).update(values)
     return config.from_dict(data, workdir.resolve(), env={})
 
 
@@ -30,7 +33,7 @@ def run_demo(workdir: Path, examples: Path) -> int:
     if not emls:
         raise UsageError(f"no example saisines in {examples}: run `python -m examples.build` first")
     workdir.mkdir(parents=True, exist_ok=True)
-    settings = demo_settings(workdir)
+    settings = embedded_settings(workdir)
     app = build(settings)
     inbox = MaildirBox(workdir / "maildir")
     for eml in emls:  # delivered again at every run: the second run must recognise them all

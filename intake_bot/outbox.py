@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.policy import SMTP
 
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
@@ -58,7 +59,7 @@ def queue(s: Session, renderer: Renderer, sender: Sender, spec: MailSpec, *, cas
                                          domain=sender.domain, now=now, auto_submitted=spec.auto_submitted,
                                          in_reply_to=in_reply_to if spec.reply else None, references=references)
     row = OutboxRow(dedupe_key=spec.key, case_id=case_id, template=spec.template, recipients=to,
-                    subject=str(msg["Subject"]), message_id=str(msg["Message-ID"]), raw=msg.as_bytes(),
+                    subject=str(msg["Subject"]), message_id=str(msg["Message-ID"]), raw=msg.as_bytes(policy=SMTP),
                     created_at=now)
     s.add(row)
     return row

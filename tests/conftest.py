@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from intake_bot import config
+from intake_bot.demo import embedded_settings
 
 # The real-server fixtures (Dovecot, SMTP sink, PostgreSQL) live in tests/servers.py.
 pytest_plugins = ("tests.servers",) if (Path(__file__).parent / "servers.py").exists() else ()
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "saisines"
-KIT = ROOT / "config" / "kit.toml"
 
 
 @dataclass
@@ -34,20 +33,6 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
-
-
-def embedded_settings(workdir: Path, **sections: dict) -> config.Settings:
-    data: dict = {
-        "mailbox": {"url": "maildir://maildir"},
-        "smtp": {"url": "dir://outbox"},
-        "database": {"url": "sqlite:///intake.db"},
-        "storage": {"blob_dir": "blobs"},
-        "intake": {"kit_path": str(KIT), "staff_addresses": ["agent@numerique.gouv.fr"]},
-        "digest": {"recipients": ["equipe@numerique.gouv.fr"]},
-    }
-    for name, values in sections.items():
-        data.setdefault(name, {}).update(values)
-    return config.from_dict(data, workdir, env={})
 
 
 @pytest.fixture
