@@ -16,6 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
+from .errors import MailboxError
+
 log = logging.getLogger("intake_bot.mailbox")
 
 
@@ -88,43 +90,56 @@ class MaildirBox:
                  poll_interval: float = 2.0) -> None:
         self.path = Path(path).resolve()
         self.name = f"maildir:{self.path}"
-        self._box = stdlib_mailbox.Maildir(self.path, factory=None, create=True)
+        self._box = stdlib_mailbox.Maildir(self.path, factory=None, create=True)  # creates new/ cur/ tmp/
         self._folders = {name: self._folder(name) for name in (processed, quarantine)}
         self._processed, self._quarantine = processed, quarantine
         self.poll_interval = poll_interval
 
-    def _folder(self, name: str) -> stdlib_mailbox.Maildir:
+    def _folder(self, name: str) -> Path:
+        """A Maildir++ sub-folder (``.Name``), created as Dovecot would."""
         try:
-            return self._box.get_folder(name)
+            self._box.get_folder(name)
         except stdlib_mailbox.NoSuchMailboxError:
-            return self._box.add_folder(name)
+            self._box.add_folder(name)
+        return self.path / f".{name}"
 
-    def _file(self, key: str) -> Path:
-        # mailbox.Maildir keeps a private key -> relative path table; refresh it through the public API
-        self._box._refresh()  # noqa: SLF001 - the only way to map a key to its file without reading it
-        return self.path / self._box._lookup(key)  # noqa: SLF001
+    def _files(self) -> dict[str, Path]:
+        """Messages of the inbox by key (the file name without its ``:2,`` flags), from new/ and cur/."""
+        files = {}
+        for sub in ("new", "cur"):
+            with os.scandir(self.path / sub) as entries:
+                for entry in entries:
+                    if entry.is_file() and not entry.name.startswith("."):
+                        files[entry.name.split(":", 1)[0]] = Path(entry.path)
+        return files
+
+    def _locate(self, key: str) -> Path | None:
+        if (self.path / "new" / key).is_file():
+            return self.path / "new" / key
+        return self._files().get(key)
 
     def pending(self) -> Iterator[InboundRef]:
         refs = []
-        for key in list(self._box.iterkeys()):
+        for key, path in self._files().items():
             try:
-                path = self._file(key)
                 refs.append(InboundRef(MailKey(self.name, 0, key), path.stat().st_size, _delivery_time(path, key)))
-            except (KeyError, FileNotFoundError):
+            except FileNotFoundError:
                 continue  # taken by another process meanwhile
         refs.sort(key=lambda r: (r.received_at, r.key.uid))
         yield from refs
 
     def fetch(self, ref: InboundRef) -> bytes:
-        return self._file(ref.key.uid).read_bytes()
+        path = self._locate(ref.key.uid)
+        if path is None:
+            raise MailboxError(f"{self.name}: message {ref.key.uid} is gone")
+        return path.read_bytes()
 
     def _move(self, ref: InboundRef, folder: str) -> None:
-        try:
-            src = self._file(ref.key.uid)
-        except KeyError:
+        src = self._locate(ref.key.uid)
+        if src is None:
             return  # already moved (e.g. by a previous run that crashed after the move)
-        dest = self._folders[folder]._path  # noqa: SLF001
-        os.replace(src, Path(dest) / "cur" / (src.name if ":2," in src.name else src.name + ":2,S"))
+        name = src.name if ":2," in src.name else src.name + ":2,S"
+        os.replace(src, self._folders[folder] / "cur" / name)
 
     def mark_processed(self, ref: InboundRef) -> None:
         self._move(ref, self._processed)
