@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from email import message_from_bytes
+from email import policy as email_policy
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from . import cases, classify, deadlines, kit as kitmod, repository, rules
+from . import cases, classify, deadlines, partners, repository, rules
+from . import kit as kitmod
 from .decision import Context, Decision, OpenCase, Route, decide
+from .errors import TransitionRefused
 from .limits import Limits
 from .mailbox import InboundRef
 from .model import ParsedMessage
 from .outbox import Sender, queue
 from .render import Renderer
-from .store import case_by_ref, next_reference, session
+from .store import BlobStore, case_by_ref, next_reference, session
 from .tables import CaseRow, InboundRow
 
 log = logging.getLogger("intake_bot.apply")
@@ -33,6 +39,8 @@ class Policy:
     authserv_id: str
     notify: tuple[str, ...]  # staff told about quarantined mail
     deadline: deadlines.DeadlinePolicy
+    partners: tuple[tuple[str, tuple[str, ...]], ...] = ()  # ("anssi", addresses), ("budget", addresses)
+    timezone: str = "Europe/Paris"  # dates of the procedure are Paris dates
 
 
 class Applier:
@@ -43,6 +51,7 @@ class Applier:
         self.engine, self.kit, self.renderer, self.sender = engine, kit, renderer, sender
         self.policy, self.limits, self.clock = policy, limits, clock
         self.staff_handler: Callable[..., str] | None = None  # set by wiring when staff commands are enabled
+        self.blobs: BlobStore | None = None  # set by wiring: where files attached to outgoing mail are read
 
     # -- context -----------------------------------------------------------------------------------------
     def context(self, s: Session | None, msg: ParsedMessage) -> Context:
@@ -91,8 +100,7 @@ class Applier:
             row.case_id = self._open(s, row, msg, received_at, received_on)
             row.status = "processed"
         else:
-            row.case_id = self._follow_up(s, row, verdict, msg, received_on)
-            row.status = "processed"
+            row.status = self._follow_up(s, row, verdict, msg, received_on)
         s.add(row)
         return row.status
 
@@ -105,18 +113,95 @@ class Applier:
         case_row = repository.save_case(s, tr.case, None, received_at=received_at, now=now,
                                         due=self._due(tr.case), signatory=facts.signatory)
         self._write(s, case_row, row, tr, msg, intake)
+        row.case_id = case_row.id
+        self._forward(s, case_row)
         return case_row.id  # type: ignore[return-value]
 
-    def _follow_up(self, s: Session, row: InboundRow, verdict: Decision, msg: ParsedMessage, received_on: date) -> int:
+    def _follow_up(self, s: Session, row: InboundRow, verdict: Decision, msg: ParsedMessage, received_on: date) -> str:
+        """A complement (clock resumes), a partner's observations, or mail on a closed case (to staff)."""
         case_row = case_by_ref(s, verdict.case_ref) if verdict.case_ref else None
         assert case_row is not None, verdict
+        row.case_id = case_row.id
         intake = self.intake(msg, received_on, f"inbound:{row.id}")
-        now = self.clock()
-        tr = cases.receive_complement(repository.view(s, case_row), intake, self.kit, self.policy.deadline,
-                                      self.sender.address, now.date())
+        now, view = self.clock(), repository.view(s, case_row)
+        partner = partners.partner_of(msg.from_addr, dict(self.policy.partners))
+        try:
+            tr = (partners.receive_observations(view, partner, received_on, msg.from_addr) if partner else
+                  cases.receive_complement(view, intake, self.kit, self.policy.deadline, self.sender.address, now.date()))
+        except TransitionRefused as exc:
+            row.reason = str(exc)
+            tr = cases.Transition(view, (cases.EventSpec("refused", f"message reçu : {exc}", msg.from_addr),))
+            self._write(s, case_row, row, tr, msg, intake)
+            self._notify_staff(s, row, str(exc))
+            return "quarantined"
         repository.save_case(s, tr.case, case_row, received_at=case_row.received_at, now=now, due=self._due(tr.case))
         self._write(s, case_row, row, tr, msg, intake)
-        return case_row.id  # type: ignore[return-value]
+        self._forward(s, case_row)
+        return "processed"
+
+    def _forward(self, s: Session, case_row: CaseRow) -> None:
+        """A case that is (now) complete goes to ANSSI and budget, with its original messages."""
+        view = repository.view(s, case_row)
+        if view.forwarded_on is not None or view.state is not cases.CaseState.UNDER_REVIEW or not self.policy.partners:
+            return
+        labels = {item.id: item.label for item in self.kit.items}
+        messages = [m for m in repository.case_messages(s, case_row.id) if m.decision in ("new_case", "follow_up")]  # type: ignore[arg-type]
+        dossier = [cases.FileRef(f"inbound:{m.id}", "", f"{case_row.ref}-message-{n}.eml", "application/octet-stream",
+                                 m.size) for n, m in enumerate(messages, 1)]
+        pieces = [{"filename": d.filename, "path": d.path, "size": d.size, "sha256": d.sha256,
+                   "kit_label": labels.get(d.kit_item or "", ""), "problems": [p.get("fr", "") for p in d.problems]}
+                  for d in repository.documents(s, case_row.id)]  # type: ignore[arg-type]
+        today = self.clock().astimezone(ZoneInfo(self.policy.timezone)).date()
+        tr = partners.forward(view, dict(self.policy.partners), dossier, pieces, self.policy.deadline, today)
+        self.commit(s, case_row, tr, inbound_id=None)
+
+    def commit(self, s: Session, case_row: CaseRow, tr: cases.Transition, *, inbound_id: int | None,
+               in_reply_to: str | None = None, references: Sequence[str] = ()) -> None:
+        """Write a transition made outside an inbound message's own flow: case, events, mails (with files)."""
+        now = self.clock()
+        repository.save_case(s, tr.case, case_row, received_at=case_row.received_at, now=now, due=self._due(tr.case))
+        repository.add_events(s, case_row.id, tr.events, now=now, inbound_id=inbound_id)
+        for spec in tr.mails:
+            self.queue_mail(s, spec, case_row.id, in_reply_to, list(references))
+
+    def queue_mail(self, s: Session, spec: cases.MailSpec, case_id: int | None, in_reply_to: str | None = None,
+                   references: list[str] | None = None) -> bool:
+        """Queue one mail, its files attached; False when it was already queued (same key) or capped."""
+        row = queue(s, self.renderer, self.sender, spec, case_id=case_id, now=self.clock(), in_reply_to=in_reply_to,
+                    references=references)
+        if row is not None and spec.attachments:
+            row.raw = self._attach(s, row.raw, spec.attachments)
+        return row is not None
+
+    def _attach(self, s: Session, raw: bytes, files: Sequence[cases.FileRef]) -> bytes:
+        msg = message_from_bytes(raw, policy=email_policy.default)
+        for ref in files:
+            data = self._file(s, ref)
+            if data is None:
+                log.warning("file %s (%s) not found, not attached", ref.filename, ref.source)
+                continue
+            maintype, _, subtype = ref.content_type.partition("/")
+            msg.add_attachment(data, maintype=maintype or "application", subtype=subtype or "octet-stream",  # type: ignore[attr-defined]
+                               filename=ref.filename)
+        return msg.as_bytes(policy=email_policy.SMTP)  # CRLF, as the outbox stores every mail
+
+    def _file(self, s: Session, ref: cases.FileRef) -> bytes | None:
+        """The bytes of a stored message (whole, or one of its parts by digest), or of a stored file."""
+        if self.blobs is None:
+            return None
+        if ref.source == "blob":
+            return self.blobs.get(ref.sha256) if self.blobs.path(ref.sha256).exists() else None
+        inbound = s.get(InboundRow, int(ref.source.partition(":")[2]))
+        if inbound is None or not self.blobs.path(inbound.sha256).exists():
+            return None
+        raw = self.blobs.get(inbound.sha256)
+        if not ref.sha256:
+            return raw
+        for part in message_from_bytes(raw, policy=email_policy.default).walk():
+            data = part.get_payload(decode=True) if not part.is_multipart() else None
+            if isinstance(data, bytes) and hashlib.sha256(data).hexdigest() == ref.sha256:
+                return data
+        return None
 
     def _due(self, case: cases.CaseView) -> tuple[date | None, date | None]:
         if case.state is not cases.CaseState.UNDER_REVIEW and case.state is not cases.CaseState.AWAITING_COMPLEMENT:

@@ -37,13 +37,3 @@ def _guess(data: bytes) -> str:
     except UnicodeDecodeError:
         return data.decode("cp1252", errors="replace")
 
-
-def is_known(declared: str | None) -> bool:
-    label = (declared or "").strip().strip('"').lower()
-    if label in _UNLABELLED or label in _WESTERN:
-        return True
-    try:
-        codecs.lookup(label)
-    except LookupError:
-        return False
-    return True

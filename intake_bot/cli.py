@@ -1,4 +1,4 @@
-"""The ``intake-bot`` command line (DESIGN §8): run, inspect, cases, deadline, config check, status, demo."""
+"""The ``intake-bot`` command line (DESIGN §8): intake, cases and case actions, deadline, export, digest, tick."""
 
 from __future__ import annotations
 
@@ -118,6 +118,104 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_case(args: argparse.Namespace) -> int:
+    from .cases import OPEN, deadline_of
+    from .scheduler import today_in_paris
+    from .wiring import build
+
+    app = build(settings_of(args))
+    assert app.staff is not None
+    file = Path(args.file) if args.file else None
+    tr = app.staff.run(args.action, args.ref, " ".join(args.text), args.by or _login(), file)
+    app.dispatcher.deliver_pending()
+    today = today_in_paris(app)
+    label = deadline_of(tr.case, app.applier.policy.deadline, today).label_fr if tr.case.state in OPEN else tr.case.avis
+    mails = ", ".join(f"{m.template} -> {', '.join(m.to)}" for m in tr.mails) or "no mail"
+    print(f"{tr.case.ref}: {tr.case.state.value}{f' — {label}' if label else ''} ({mails})")
+    return 0
+
+
+def _login() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name in a bare container
+        return "cli"
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from . import export
+    from .scheduler import today_in_paris
+    from .wiring import build
+
+    if args.kind != "panorama" or args.format != "csv":
+        raise UsageError(f"cannot export {args.kind!r} as {args.format!r}: only `export panorama --format csv`")
+    app = build(settings_of(args))
+    rows = export.panorama(app, today_in_paris(app))
+    if not args.output:
+        export.write_csv(rows, sys.stdout)
+        return 0
+    try:
+        with open(args.output, "w", encoding="utf-8", newline="") as out:
+            export.write_csv(rows, out)
+    except OSError as exc:
+        raise UsageError(f"{args.output}: {exc.strerror}") from None
+    print(f"{len(rows)} project(s) written to {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from . import scheduler
+    from .wiring import build
+
+    app = build(settings_of(args))
+    if not args.preview:
+        print("digest sent" if scheduler.send_digest(app) else "digest: nothing to send")
+        return 0
+    d = scheduler.build_digest(app)
+    if args.json:
+        emit(asdict(d) | {"empty": d.empty})
+        return 0
+    parts = app.applier.renderer.blocks("staff.digest", scheduler.digest_mail(app, d).context)
+    print(f"Objet : {parts['subject']}\n\n{parts['text']}")
+    return 0
+
+
+def cmd_tick(args: argparse.Namespace) -> int:
+    from .scheduler import tick
+    from .wiring import build
+
+    done = tick(build(settings_of(args)))
+    print(", ".join(f"{k} {v}" for k, v in done.items()))
+    return 0
+
+
+def _case_parsers(sub: Any) -> None:
+    """The case lifecycle commands: staff actions, panorama export, digest, scheduled jobs."""
+    case = sub.add_parser("case", help="act on a case: complement, avis, close, note, withdraw, hors-perimetre")
+    case.add_argument("action", metavar="ACTION", help="complement | avis | close | note | withdraw | hors-perimetre")
+    case.add_argument("ref", metavar="REF", help="case reference, e.g. GP-2026-0001")
+    case.add_argument("text", nargs="*", help="complement: kit items or text; avis: favorable|reserves|defavorable; "
+                                              "note, withdraw, hors-perimetre, close: text")
+    case.add_argument("--by", help="who acts, for the audit trail (default: cli:<login>)")
+    case.add_argument("--file", help="avis only: the signed avis, sent to the ministry")
+    case.set_defaults(func=cmd_case)
+    exp = sub.add_parser("export", help="export the panorama of projects with a positive avis")
+    exp.add_argument("kind", metavar="KIND", help="panorama")
+    exp.add_argument("--format", default="csv", help="csv")
+    exp.add_argument("--output", "-o", help="file to write (default: standard output)")
+    exp.set_defaults(func=cmd_export)
+    dig = sub.add_parser("digest", help="send the staff digest now (once a day), or --preview it")
+    dig.add_argument("--preview", action="store_true", help="print the digest that would be sent now")
+    dig.add_argument("--json", action="store_true", help="with --preview: as JSON")
+    dig.set_defaults(func=cmd_digest)
+    tick = sub.add_parser("tick", help="run the scheduled jobs once now (tacit avis, reminders, digest)")
+    tick.set_defaults(func=cmd_tick)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="intake-bot", description="Intake of the saisines sent to grandsprojets.si")
     p.add_argument("--config", "-c", help="config file (default: $INTAKE_CONFIG, ./intake-bot.toml, /etc/intake-bot/)")
@@ -150,6 +248,7 @@ def parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="intake health")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_status)
+    _case_parsers(sub)
     demo = sub.add_parser("demo", help="run once over the example saisines on the embedded default")
     demo.add_argument("--dir", default="var/demo")
     demo.add_argument("--examples", default="examples/saisines")

@@ -10,7 +10,7 @@ from email.message import Message
 
 from . import mimepart, signature
 from .charset import decode
-from .extract import as_attachments
+from .extract import Read, as_attachments
 from .filename import content_type_for, extension_for, sanitize
 from .htmltext import html_to_text, image_sources
 from .limits import Limits
@@ -18,8 +18,8 @@ from .mimepart import Part
 from .model import Attachment, Extraction, Problem, Signature
 from .problem import defect, problem
 
-# (display name, content type, decoded bytes, container depth) -> what could be read from the file
-Extractor = Callable[[str, str, bytes, int], Extraction]
+# (display name, content type, transfer-encoded body, its encoding, container depth) -> what the file says
+Extractor = Callable[[str, str, memoryview, str, int], Read]
 SIGNATURES = {"application/pkcs7-signature": "smime", "application/x-pkcs7-signature": "smime",
               "application/pgp-signature": "pgp"}
 OPAQUE = frozenset({"application/pkcs7-mime", "application/x-pkcs7-mime"})
@@ -27,6 +27,7 @@ TNEF_TYPES = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})
 REPORT_PARTS = frozenset({"message/delivery-status", "message/global-delivery-status", "text/rfc822-headers",
                           "message/disposition-notification", "message/feedback-report", "message/external-body"})
 _BROKEN_MULTIPART = frozenset({"no-boundary", "boundary-not-found"})
+MAX_UNWRAP = 8  # opaque S/MIME signatures opened per message (a signature inside a signature inside …)
 
 
 @dataclass
@@ -55,7 +56,7 @@ class Walker:
 
     def __init__(self, limits: Limits, extractor: Extractor) -> None:
         self.limits, self.extractor = limits, extractor
-        self.count = self.dropped = 0
+        self.count = self.dropped = self.unwrapped = 0
 
     def message(self, root: Part, depth: int) -> Content:
         content = Content()
@@ -118,7 +119,8 @@ class Walker:
         data, _ = part.body()
         kind = signature.cms_kind(data)
         inner = signature.smime_content(data) if kind == "signed" else None
-        if inner is not None:
+        self.unwrapped += inner is not None
+        if inner is not None and self.unwrapped <= MAX_UNWRAP:
             content.signatures.append(Signature("smime", signature.smime_signer(data)))
             self._visit(mimepart.parse(inner, self.limits), content, related)
         elif kind == "enveloped" or "enveloped" in (part.param("smime-type") or ""):
@@ -127,17 +129,18 @@ class Walker:
             content.files.append((part, related))
 
     def _file(self, part: Part, index: int, related: bool, sources: set[str], depth: int) -> list[Attachment]:
-        data, defects = part.body()
         ctype = part.content_type
         name = sanitize(_filename(part), f"piece-{index}{extension_for(ctype)}")
         if ctype in ("application/octet-stream", "application/x-octet-stream", "binary/octet-stream"):
             ctype = content_type_for(name)
         if ctype.startswith("image/") and _shown(part, name, sources, related):
+            data, _ = part.body()
             return [Attachment(name, ctype, len(data), hashlib.sha256(data).hexdigest(), path=name, inline=True)]
-        found = self.extractor(name, ctype, data, depth)
-        if defects:
+        body = memoryview(part.buf)[part.start:part.end]
+        found, size, digest, truncated = self.extractor(name, ctype, body, part.transfer_encoding, depth)
+        if truncated:
             found = replace(found, problems=(problem("truncated-base64", name), *found.problems))
-        return as_attachments(name, ctype, data, name, found)
+        return as_attachments(name, ctype, size, digest, name, found)
 
     def _forwarded(self, part: Part, depth: int) -> list[Attachment]:
         """A message/rfc822 part: listed as a container, its own pieces listed under its name."""
@@ -149,7 +152,7 @@ class Walker:
             found = Extraction(container=True, problems=(problem("archive-too-deep", limit=self.limits.max_archive_depth),))
         else:
             found = self.embedded(inner, depth + 1)
-        return as_attachments(name, "message/rfc822", raw, name, found)
+        return as_attachments(name, "message/rfc822", len(raw), hashlib.sha256(raw).hexdigest(), name, found)
 
     def embedded(self, root: Part, depth: int) -> Extraction:
         content = self.message(root, depth)

@@ -1,7 +1,8 @@
-"""Text of one attachment (PDF, DOCX, XLSX, ODT, ODS, text, CSV, HTML, archives), with its limits.
+"""Text of one attachment (PDF, DOCX, XLSX, ODT, ODS, text, CSV, HTML, ZIP, TNEF, .eml), within the limits.
 
-`extract` is what the pipeline calls: risky formats go to a worker process (time and memory capped);
-`read` is the in-process reader the worker runs, also used directly with `inline=True` (tests, benchmarks).
+`extract` (decoded bytes) and `extract_encoded` (a MIME body still in base64) are what callers use: risky
+formats go to a worker process, capped in time and memory; `inline=True` reads in this process (tests,
+benchmarks). `read` is the in-process reader itself, which the worker runs.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from . import archive, office, opendocument, pdf, tnef
-from .charset import decode
+from .charset import decode as decode_text
 from .filename import content_type_for
 from .htmltext import html_to_text
 from .limits import Limits
+from .mimepart import decode
 from .model import Attachment, Extraction
 from .problem import problem
 
@@ -26,8 +29,9 @@ TNEF = b"\x78\x9f\x3e\x22"
 _OOXML_EXT = (".docx", ".xlsx", ".pptx", ".docm", ".xlsm")
 _TEXT_EXT = (".txt", ".text", ".md", ".log", ".json", ".xml")
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"II*\x00", b"MM\x00*")
-INLINE_KINDS = frozenset({"text", "csv", "html", "empty", "image", "legacy-office", "encrypted-office", "rtf",
-                          "unknown", "outlook-msg"})  # cheap or not read at all: no worker needed
+HEAD = 8192  # encoded bytes decoded to tell a body's kind before choosing where to read it
+INLINE_KINDS = frozenset({"text", "csv", "empty", "image", "legacy-office", "encrypted-office", "rtf", "unknown",
+                          "outlook-msg"})  # linear-time or not read at all: no worker needed
 
 
 class Deadline(BaseException):
@@ -47,6 +51,15 @@ class Context:
             self.budget = archive.Budget(self.limits.max_uncompressed_bytes)
 
 
+class Read(NamedTuple):
+    """A file read from its transfer-encoded MIME body: what it says, and the decoded file's size and SHA-256."""
+
+    extraction: Extraction
+    size: int
+    sha256: str
+    truncated: bool  # the base64 stopped mid-quantum: the file is incomplete
+
+
 def extract(filename: str, content_type: str, data: bytes, limits: Limits, *, inline: bool = False,
             depth: int = 0) -> Extraction:
     """What can be read from one file; never raises on bad input: every failure is a Problem."""
@@ -59,6 +72,23 @@ def extract(filename: str, content_type: str, data: bytes, limits: Limits, *, in
     from .worker import default_pool
 
     return default_pool().extract(filename, content_type, data, limits, depth)
+
+
+def extract_encoded(filename: str, content_type: str, body: memoryview, encoding: str, limits: Limits, *,
+                    inline: bool = False, depth: int = 0) -> Read:
+    """Like `extract`, for a MIME body still transfer-encoded (base64 …): it is decoded where it is read.
+
+    Risky files are decoded, hashed and read by the worker from the encoded slice of the raw message, so the
+    caller never holds a decoded 40 MB copy next to the message itself.
+    """
+    head, _ = decode(body[:HEAD], encoding)
+    if inline or sniff(filename, content_type, head) in INLINE_KINDS:
+        data, defects = decode(body, encoding)
+        found = extract(filename, content_type, data, limits, inline=True, depth=depth)
+        return Read(found, len(data), hashlib.sha256(data).hexdigest(), bool(defects))
+    from .worker import default_pool
+
+    return default_pool().read(filename, content_type, body, encoding, limits, depth)
 
 
 def read(filename: str, content_type: str, data: bytes, ctx: Context) -> Extraction:
@@ -135,12 +165,11 @@ def _package(reader: Callable[[bytes, Limits], Extraction]) -> Callable[[str, by
 
 
 def _text(filename: str, data: bytes, ctx: Context) -> Extraction:
-    return Extraction(text=decode(data, None)[0])
+    return Extraction(text=decode_text(data, None)[0])
 
 
 def _html(filename: str, data: bytes, ctx: Context) -> Extraction:
-    text, _ = decode(data, None)
-    return Extraction(text=html_to_text(text))
+    return Extraction(text=html_to_text(decode_text(data, None)[0]))
 
 
 def _zip(filename: str, data: bytes, ctx: Context) -> Extraction:
@@ -162,8 +191,10 @@ def _eml(filename: str, data: bytes, ctx: Context) -> Extraction:
         return Extraction(container=True, problems=(problem("archive-too-deep", limit=ctx.limits.max_archive_depth),))
     from .content import read_embedded
 
-    def leaf(name: str, ctype: str, content: bytes, depth: int) -> Extraction:
-        return read(name, ctype, content, Context(ctx.limits, depth, ctx.budget))
+    def leaf(name: str, ctype: str, body: memoryview, encoding: str, depth: int) -> Read:
+        data, defects = decode(body, encoding)
+        found = read(name, ctype, data, Context(ctx.limits, depth, ctx.budget))
+        return Read(found, len(data), hashlib.sha256(data).hexdigest(), bool(defects))
 
     return _in_time(ctx, lambda: read_embedded(data, ctx.limits, leaf, ctx.depth + 1))
 
@@ -194,14 +225,14 @@ def _expander(ctx: Context) -> archive.Expand:
             assert ctx.budget is not None
             ctx.budget.expired = True
             found = Extraction(problems=(problem("timeout", name, seconds=ctx.limits.extraction_timeout_s),))
-        return as_attachments(name, ctype, data, path, found)
+        return as_attachments(name, ctype, len(data), hashlib.sha256(data).hexdigest(), path, found)
 
     return expand
 
 
-def as_attachments(name: str, ctype: str, data: bytes | memoryview, path: str, found: Extraction) -> list[Attachment]:
+def as_attachments(name: str, ctype: str, size: int, sha256: str, path: str, found: Extraction) -> list[Attachment]:
     """The Attachment for a file and, for a container, its members re-rooted under `path`."""
-    head = Attachment(name, ctype, len(data), hashlib.sha256(data).hexdigest(), path=path, text=found.text,
+    head = Attachment(name, ctype, size, sha256, path=path, text=found.text,
                       sections=found.sections, pages=found.pages, problems=found.problems, container=found.container)
     return [head, *(replace(m, path=f"{path}/{m.path}") for m in found.members)]
 

@@ -7,18 +7,22 @@ memory); here only header blocks are handed to `email` (policy.default), bodies 
 from __future__ import annotations
 
 import binascii
+import io
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
+from itertools import pairwise
 
 from .limits import Limits
 
 _HEADER_PARSER = BytesHeaderParser(policy=policy.default)
 _FIELD_NAME = re.compile(rb"[!-9;-~]+[ \t]*:")
-_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
-_GUESSED_BOUNDARY = re.compile(rb"^--([0-9A-Za-z'()+_,./:=?-]{1,70})\r?$", re.M)  # RFC 2046 bchars, no space
+_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/=]")
+CHUNK = 1024 * 1024
+_GUESSED_BOUNDARY = re.compile(rb"^--([0-9A-Za-z'()+_,./:=?-]{1,70})\r?$", re.MULTILINE)  # RFC 2046 bchars, no space
 MAX_PARTS = 2000  # MIME parts per message; a message of a million empty parts is an attack, not a dossier
 
 
@@ -93,17 +97,54 @@ def eight_bit(raw: str) -> str:
         return data.decode("cp1252", "replace")
 
 
-def decode(view: memoryview, encoding: str) -> tuple[bytes, list[str]]:
+def decode(view: memoryview | bytes, encoding: str) -> tuple[bytes, list[str]]:
     """Undo a Content-Transfer-Encoding; unknown encodings are returned as they are."""
+    return decode_chunks(chunks(view), encoding)
+
+
+def chunks(view: memoryview | bytes, size: int = CHUNK) -> Iterator[memoryview]:
+    whole = memoryview(view)
+    return (whole[i:i + size] for i in range(0, len(whole), size))
+
+
+def decode_chunks(pieces: Iterable[memoryview | bytes], encoding: str) -> tuple[bytes, list[str]]:
+    """Decode a body arriving piece by piece (from a pipe, or a slice of the message) without holding it whole."""
     if encoding == "base64":
+        return _base64(pieces)
+    data = b"".join(pieces)
+    return (binascii.a2b_qp(data), []) if encoding == "quoted-printable" else (data, [])
+
+
+def _base64(pieces: Iterable[memoryview | bytes]) -> tuple[bytes, list[str]]:
+    """Base64 in blocks of whole quanta; a leftover partial quantum at the end means the body was cut."""
+    out, carry, defects = io.BytesIO(), b"", []
+    for piece in pieces:
+        clean = carry + bytes(piece).translate(None, b" \t\r\n")
+        usable = len(clean) - len(clean) % 4
         try:
-            return binascii.a2b_base64(view), []
-        except binascii.Error:
-            clean = _NOT_BASE64.sub(b"", view)
-            return binascii.a2b_base64(clean[: len(clean) - len(clean) % 4]), ["truncated-base64"]
-    if encoding == "quoted-printable":
-        return binascii.a2b_qp(view), []
-    return bytes(view), []
+            out.write(binascii.a2b_base64(clean[:usable]))
+        except binascii.Error:  # stray characters: keep the base64 alphabet only
+            clean, usable = _realign(clean)
+            out.write(_lenient(clean[:usable]))
+        carry = clean[usable:]
+    rest = carry.rstrip(b"=")
+    if rest:  # 1 to 3 characters of an unfinished quantum: keep what they encode, say the body was cut
+        defects.append("truncated-base64")
+        if len(rest) > 1:
+            out.write(binascii.a2b_base64(rest + b"=" * (4 - len(rest))))
+    return out.getvalue(), defects  # BytesIO hands over its buffer: no copy of a 40 MB file
+
+
+def _lenient(block: bytes) -> bytes:
+    try:
+        return binascii.a2b_base64(block)
+    except binascii.Error:  # padding in the middle of a block: decode what precedes it
+        return binascii.a2b_base64(block.partition(b"=")[0][: len(block.partition(b"=")[0]) // 4 * 4])
+
+
+def _realign(block: bytes) -> tuple[bytes, int]:
+    clean = _NOT_BASE64.sub(b"", block)
+    return clean, len(clean) - len(clean) % 4
 
 
 class _Budget:
@@ -168,7 +209,7 @@ def _multipart(part: Part, budget: _Budget, depth: int) -> None:
     if not closed:
         part.defects.append("no-closing-boundary")
     child_type = "message/rfc822" if part.content_type == "multipart/digest" else "text/plain"
-    bounds = [(line_end, _before_break(part.buf, nxt)) for (_, line_end), (nxt, _) in zip(delimiters, delimiters[1:])]
+    bounds = [(line_end, _before_break(part.buf, nxt)) for (_, line_end), (nxt, _) in pairwise(delimiters)]
     if not closed:
         bounds.append((delimiters[-1][1], part.end))
     for s, e in bounds:

@@ -11,7 +11,7 @@ from .limits import Limits
 from .model import Extraction, Section
 from .problem import problem
 
-_HEADING_NAME = re.compile(r"^(?:heading|titre|überschrift|titolo|título)\s*(\d)$", re.I)
+_HEADING_NAME = re.compile(r"^(?:heading|titre|überschrift|titolo|título)\s*(\d)$", re.IGNORECASE)
 _TITLE_NAMES = frozenset({"title", "titre"})
 
 
@@ -60,7 +60,7 @@ def read_docx(data: bytes, limits: Limits) -> Extraction:
     from docx.table import Table
 
     document = Document(io.BytesIO(data))
-    levels = _heading_levels(document)
+    levels = _HeadingLevels(document.styles.element)
     sink = TextSink(limits)
     for block in document.iter_inner_content():
         if sink.full:
@@ -70,38 +70,45 @@ def read_docx(data: bytes, limits: Limits) -> Extraction:
                 sink.line(row)
             continue
         text = block.text.strip()
-        level = levels.get(block._p.style or "")  # noqa: SLF001 - the style id, without python-docx's slow lookup
-        if level is not None and text:
+        level = levels.of(block._p.style) if text else None  # the style id, without python-docx's slow lookup
+        if level is not None:
             sink.heading(text, level, "titre du document" if level == 0 else f"titre {level}")
         else:
             sink.line(text)
     return sink.result()
 
 
-def _heading_levels(document) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    """style id -> heading level (0 for the document title), following `basedOn` for custom heading styles."""
-    levels: dict[str, int] = {}
-    for style in document.styles:
-        chain, level = style, None
-        for _ in range(5):
-            if chain is None or level is not None:
-                break
-            level = _style_level(chain)
-            chain = getattr(chain, "base_style", None)
-        if level is not None:
-            levels[style.style_id] = level
-    return levels
+class _HeadingLevels:
+    """style id -> heading level (0 for the document title, None for body text), computed once per style used.
 
+    Word stores built-in names in English ("heading 2") whatever the UI language; custom heading styles
+    are recognised by their outline level or by the style they are based on.
+    """
 
-def _style_level(style) -> int | None:  # type: ignore[no-untyped-def]
-    name = (style.name or "").strip().lower()
-    if name in _TITLE_NAMES:
-        return 0
-    match = _HEADING_NAME.match(name)
-    if match:
-        return int(match.group(1))
-    outline = style.element.xpath("./w:pPr/w:outlineLvl/@w:val")
-    return int(outline[0]) + 1 if outline and outline[0].isdigit() and int(outline[0]) < 9 else None
+    def __init__(self, styles) -> None:  # type: ignore[no-untyped-def]
+        self.styles, self.known = styles, {}  # type: ignore[var-annotated]
+
+    def of(self, style_id: str | None, hops: int = 0) -> int | None:
+        if not style_id or hops > 5:
+            return None
+        if style_id not in self.known:
+            self.known[style_id] = self._compute(style_id, hops)
+        return self.known[style_id]  # type: ignore[no-any-return]
+
+    def _compute(self, style_id: str, hops: int) -> int | None:
+        style = self.styles.get_by_id(style_id)
+        if style is None:
+            return None
+        name = (style.name_val or "").strip().lower()
+        if name in _TITLE_NAMES:
+            return 0
+        match = _HEADING_NAME.match(name)
+        if match:
+            return int(match.group(1))
+        outline = style.xpath("./w:pPr/w:outlineLvl/@w:val")
+        if outline and outline[0].isdigit() and int(outline[0]) < 9:
+            return int(outline[0]) + 1
+        return self.of(style.basedOn_val, hops + 1)
 
 
 def _table_rows(table) -> Iterable[str]:  # type: ignore[no-untyped-def]
@@ -109,8 +116,8 @@ def _table_rows(table) -> Iterable[str]:  # type: ignore[no-untyped-def]
         seen: set[int] = set()
         cells = []
         for cell in row.cells:  # a merged cell comes back once per grid column it spans
-            if id(cell._tc) not in seen:  # noqa: SLF001
-                seen.add(id(cell._tc))  # noqa: SLF001
+            if id(cell._tc) not in seen:
+                seen.add(id(cell._tc))
                 cells.append(cell.text.strip())
         if any(cells):
             yield "\t".join(cells)

@@ -15,13 +15,13 @@ from email.message import EmailMessage
 from typing import Any
 
 from . import mimepart
-from .content import Walker, read_embedded
-from .extract import extract
+from .content import Walker
+from .extract import Read, extract_encoded
 from .limits import Limits
-from .model import Extraction, ParsedMessage
+from .model import ParsedMessage
 from .problem import problem
 
-__all__ = ["parse_message", "read_embedded"]
+__all__ = ["parse_message"]
 
 log = logging.getLogger("intake_bot.parsing")
 _MSGID = re.compile(r"<[^<>\s]+>")
@@ -29,18 +29,21 @@ _FOLD = re.compile(r"\r?\n[ \t]*")
 _ADDRESS_HEADERS = ("from", "to", "cc")
 
 
-def parse_message(raw: bytes, limits: Limits = Limits(), *, inline: bool = False) -> ParsedMessage:
+DEFAULT_LIMITS = Limits()
+
+
+def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS, *, inline: bool = False) -> ParsedMessage:
     """Everything the core needs from one message; never raises on bad input (problems say what was wrong).
 
     `inline=True` reads documents in this process instead of the worker (tests, benchmarks of the parser).
     """
 
-    def extractor(name: str, ctype: str, data: bytes, depth: int) -> Extraction:
-        return extract(name, ctype, data, limits, inline=inline, depth=depth)
+    def extractor(name: str, ctype: str, body: memoryview, encoding: str, depth: int) -> Read:
+        return extract_encoded(name, ctype, body, encoding, limits, inline=inline, depth=depth)
 
     try:
         return _parse(raw, limits, extractor)
-    except Exception as exc:  # noqa: BLE001 - last line of defence: a parser bug must not lose the message
+    except Exception as exc:  # last line of defence: a parser bug must not lose the message
         log.exception("message could not be parsed (%d bytes)", len(raw))
         return _fallback(raw, limits, exc)
 
@@ -53,11 +56,14 @@ def _parse(raw: bytes, limits: Limits, extractor: Any) -> ParsedMessage:
     root = mimepart.parse(raw, limits)
     walker = Walker(limits, extractor)
     content = walker.message(root, depth=0)
-    problems = list(content.problems)
+    problems, body = list(content.problems), content.body_text
+    if len(body) > limits.max_text_chars:
+        body = body[: limits.max_text_chars]
+        problems.append(problem("text-truncated", limit=limits.max_text_chars))
     if walker.dropped:
         problems.append(problem("too-many-attachments", count=walker.count + walker.dropped,
                                 limit=limits.max_attachments))
-    return ParsedMessage(**envelope(root.headers), body_text=content.body_text,
+    return ParsedMessage(**envelope(root.headers), body_text=body,
                          attachments=tuple(content.attachments), problems=tuple(problems),
                          signatures=tuple(content.signatures), is_report=root.content_type == "multipart/report")
 
@@ -100,7 +106,7 @@ def all_headers(headers: EmailMessage) -> dict[str, tuple[str, ...]]:
     """Every header, lower-case name -> decoded values in message order (RFC 2047 decoded, unfolded)."""
     found: dict[str, list[str]] = {}
     for name, raw in mimepart.safe(headers.raw_items, []):
-        value = mimepart.safe(lambda: str(headers.policy.header_fetch_parse(name, raw)), None)
+        value = mimepart.safe(lambda n=name, r=raw: str(headers.policy.header_fetch_parse(n, r)), None)
         if value is None or "\ufffd" in value:
             value = mimepart.eight_bit(str(raw))
         found.setdefault(name.lower(), []).append(_unfold(value))

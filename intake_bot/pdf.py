@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import re
 import shutil
@@ -31,7 +32,7 @@ def read_pdf(data: bytes, limits: Limits) -> Extraction:
 def _read(data: bytes, limits: Limits) -> Extraction:
     from pypdf import PdfReader
 
-    reader = PdfReader(io.BytesIO(data))
+    reader = PdfReader(_Stream(data))
     if reader.is_encrypted and not _decrypt(reader):
         return Extraction(problems=(problem("encrypted"),))
     declared = _declared_pages(reader)
@@ -46,6 +47,32 @@ def _read(data: bytes, limits: Limits) -> Extraction:
     sections = _outline_sections(reader) or _heading_sections(texts)
     text = "\n\n".join(t.strip() for t in texts)
     return Extraction(text=text, sections=tuple(sections), pages=len(reader.pages), problems=tuple(problems))
+
+
+class _Stream(io.BytesIO):
+    """BytesIO without getbuffer(): pypdf calls it only to learn the size, and it un-shares the bytes (a full copy)."""
+
+    @property
+    def getbuffer(self):  # type: ignore[no-untyped-def, override]
+        raise AttributeError("getbuffer")
+
+
+class _ImageEvictor:
+    """Drops image streams pypdf cached while reading a page: text extraction never needs them again.
+
+    Without this a 40 MB scan-heavy PDF keeps every image in pypdf's object cache (+40 MB). Only the
+    entries added since the last page are looked at (the cache is an insertion-ordered dict).
+    """
+
+    def __init__(self, reader) -> None:  # type: ignore[no-untyped-def]
+        self.reader, self.seen = reader, 0
+
+    def __call__(self) -> None:
+        cache = self.reader.resolved_objects
+        fresh = itertools.islice(cache.items(), min(self.seen, len(cache)), None)
+        for key in [k for k, obj in fresh if isinstance(obj, dict) and obj.get("/Subtype") == "/Image"]:
+            del cache[key]
+        self.seen = len(cache)
 
 
 def _decrypt(reader) -> bool:  # type: ignore[no-untyped-def]
@@ -68,7 +95,7 @@ def _declared_pages(reader) -> int:  # type: ignore[no-untyped-def]
 def _page_texts(reader, limits: Limits) -> tuple[list[str], int]:  # type: ignore[no-untyped-def]
     """Text of each page (within the page and character limits) and how many pages could not be read."""
     texts: list[str] = []
-    budget, failed = limits.max_text_chars, 0
+    budget, failed, forget_images = limits.max_text_chars, 0, _ImageEvictor(reader)
     for index, page in enumerate(reader.pages):
         if index >= limits.max_pdf_pages or budget <= 0:
             break
@@ -81,6 +108,7 @@ def _page_texts(reader, limits: Limits) -> tuple[list[str], int]:  # type: ignor
             text, failed = "", failed + 1
         texts.append(text)
         budget -= len(text)
+        forget_images()
     return texts, failed
 
 

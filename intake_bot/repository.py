@@ -23,7 +23,10 @@ def view(s: Session, row: CaseRow) -> CaseView:
                     kind=CaseKind(row.kind), project_name=row.project_name, ministry=row.ministry,
                     estimated_cost_eur=row.estimated_cost_eur,
                     suspensions=tuple(Suspension(x.start, x.end, x.reason) for x in suspensions),
-                    present=present, missing=tuple(row.missing), forwarded_on=row.forwarded_on, avis=row.avis)
+                    present=present, missing=tuple(row.missing), forwarded_on=row.forwarded_on, avis=row.avis,
+                    avis_on=row.avis_on, closed_on=row.closed_on,
+                    observed=tuple((p, d) for p, d in (("anssi", row.anssi_observed_on),
+                                                       ("budget", row.budget_observed_on)) if d))
 
 
 def save_case(s: Session, case: CaseView, row: CaseRow | None, *, received_at: datetime, now: datetime,
@@ -35,6 +38,8 @@ def save_case(s: Session, case: CaseView, row: CaseRow | None, *, received_at: d
     row.state, row.kind = case.state.value, case.kind.value
     row.project_name, row.ministry, row.sender = case.project_name, case.ministry, case.sender
     row.estimated_cost_eur, row.avis, row.forwarded_on = case.estimated_cost_eur, case.avis, case.forwarded_on
+    row.avis_on, row.closed_on = case.avis_on, case.closed_on
+    row.anssi_observed_on, row.budget_observed_on = dict(case.observed).get("anssi"), dict(case.observed).get("budget")
     row.kit_report = {"present": [asdict(e) for e in case.present]}
     row.missing = list(case.missing)
     row.due_date, row.deemed_on = due
@@ -101,3 +106,22 @@ def same_message(s: Session, identity: str, sha256: str) -> InboundRow | None:
     cond = or_(InboundRow.identity == identity, InboundRow.sha256 == sha256)
     return s.execute(select(InboundRow).where(cond, InboundRow.status.in_(final))  # type: ignore[attr-defined]
                      .order_by(InboundRow.id)).scalars().first()
+
+
+def case_messages(s: Session, case_id: int) -> list[InboundRow]:
+    """The inbound messages attached to a case (saisine, complements, staff commands), oldest first."""
+    return list(s.execute(select(InboundRow).where(InboundRow.case_id == case_id).order_by(InboundRow.id)).scalars())
+
+
+def first_message_id(s: Session, case_id: int) -> str | None:
+    """Message-ID of the saisine that opened the case: later mail to the ministry is threaded under it."""
+    return s.execute(select(InboundRow.message_id).where(InboundRow.case_id == case_id, InboundRow.decision == "new_case")
+                     .order_by(InboundRow.id)).scalars().first()
+
+
+def documents(s: Session, case_id: int) -> list[DocumentRow]:
+    return list(s.execute(select(DocumentRow).where(DocumentRow.case_id == case_id).order_by(DocumentRow.id)).scalars())
+
+
+def cases_in(s: Session, states: list[str]) -> list[CaseRow]:
+    return list(s.execute(select(CaseRow).where(CaseRow.state.in_(states)).order_by(CaseRow.ref)).scalars())  # type: ignore[attr-defined]

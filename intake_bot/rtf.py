@@ -12,7 +12,7 @@ _PREBUF = (b"{\\rtf1\\ansi\\mac\\deff0\\deftab720{\\fonttbl;}{\\f0\\fnil \\froma
            b"\\pard\\plain\\f0\\fs20\\b\\i\\u\\tab\\tx")
 _COMPRESSED, _RAW = 0x75465A4C, 0x414C454D
 MAX_RTF = 20 * 1024 * 1024
-_TOKEN = re.compile(rb"\\([a-zA-Z]{1,32})(-?\d{1,10})? ?|\\'([0-9a-fA-F]{2})|\\(.)|([{}])|([^\\{}\r\n]+)|[\r\n]+", re.S)
+_TOKEN = re.compile(rb"\\([a-zA-Z]{1,32})(-?\d{1,10})? ?|\\'([0-9a-fA-F]{2})|\\(.)|([{}])|([^\\{}\r\n]+)|[\r\n]+", re.DOTALL)
 _DESTINATIONS = frozenset({b"fonttbl", b"colortbl", b"stylesheet", b"info", b"pict", b"header", b"footer", b"object",
                            b"listtable", b"listoverridetable", b"themedata", b"datastore", b"latentstyles",
                            b"xmlnstbl", b"rsidtbl", b"generator", b"mmathPr", b"fldinst", b"filetbl", b"revtbl"})

@@ -83,7 +83,7 @@ def _name(der: bytes, name: ber.Node) -> str:
     return ",".join(parts)
 
 
-_ARMOR = re.compile(rb"-----BEGIN PGP (?:SIGNATURE|MESSAGE)-----\r?\n(.*?)-----END PGP", re.S)
+_ARMOR = re.compile(rb"-----BEGIN PGP (?:SIGNATURE|MESSAGE)-----\r?\n(.*?)-----END PGP", re.DOTALL)
 _BASE64_LINE = re.compile(rb"[A-Za-z0-9+/]+=*")  # armor headers have ':' and spaces, the checksum starts with '='
 
 

@@ -36,6 +36,10 @@ class CaseRow(SQLModel, table=True):
     kit_report: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     missing: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     forwarded_on: date | None = None  # sent to ANSSI and budget (25-day observations)
+    anssi_observed_on: date | None = None  # their observations arrived
+    budget_observed_on: date | None = None
+    avis_on: date | None = None  # avis rendered, or deemed given (the day after the due date)
+    closed_on: date | None = None  # archived by staff once the procedure is over
     created_at: datetime
     updated_at: datetime
 

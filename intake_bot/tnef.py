@@ -37,7 +37,7 @@ def _name(item) -> str:  # type: ignore[no-untyped-def]
     try:
         name = item.long_filename()
     except (UnicodeDecodeError, ValueError):
-        name = item._name  # noqa: SLF001 - tnefparse decodes the title as UTF-8; Outlook wrote cp1252
+        name = item._name  # tnefparse decodes the title as UTF-8; Outlook wrote cp1252
     if isinstance(name, bytes):
         name, _ = decode(name.rstrip(b"\x00"), "windows-1252")
     return str(name or "").rstrip("\x00")
@@ -53,6 +53,6 @@ def _body(tnef) -> tuple[str, list[Problem]]:  # type: ignore[no-untyped-def]
     if getattr(tnef, "_rtfbody", None):
         from .rtf import rtf_body_text
 
-        text = rtf_body_text(tnef._rtfbody)  # noqa: SLF001 - compressed RTF, decoded by us (no extra dependency)
+        text = rtf_body_text(tnef._rtfbody)  # compressed RTF, decoded here (tnefparse needs compressed_rtf)
         return (text, []) if text else ("", [problem("tnef-rtf-body")])
     return "", []

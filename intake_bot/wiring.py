@@ -6,9 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Engine
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.background import BackgroundScheduler
 
 from . import config, deadlines, kit as kitmod, store, transport
 from .apply import Applier, Policy
@@ -17,6 +21,7 @@ from .mailbox import Mailbox, MaildirBox
 from .outbox import Dispatcher, Sender
 from .pipeline import Pipeline
 from .render import Renderer
+from .staff import Staff
 
 Clock = Callable[[], datetime]
 
@@ -54,7 +59,9 @@ def build_policy(settings: config.Settings) -> Policy:
     return Policy(our_addresses=lower((*i.our_addresses, settings.smtp.from_address)),
                   staff_addresses=lower(i.staff_addresses), allowed_domains=tuple(d.lower() for d in i.allowed_domains),
                   authserv_id=i.authserv_id, notify=tuple(notify),
-                  deadline=deadlines.DeadlinePolicy(settings.deadline.delay, settings.deadline.extend_to_working_day))
+                  deadline=deadlines.DeadlinePolicy(settings.deadline.delay, settings.deadline.extend_to_working_day),
+                  partners=(("anssi", settings.partners.anssi), ("budget", settings.partners.budget)),
+                  timezone=i.timezone)
 
 
 @dataclass
@@ -67,12 +74,19 @@ class App:
     dispatcher: Dispatcher
     blobs: store.BlobStore
     clock: Clock
+    staff: Staff | None = None  # staff commands and the CLI's `case` actions
 
     def pipeline(self, mailbox: Mailbox | None = None) -> Pipeline:
         m = self.settings.mailbox
         return Pipeline(self.engine, mailbox or build_mailbox(self.settings), self.blobs, self.applier,
                         self.dispatcher, self.clock, max_message_bytes=self.settings.limits.max_message_bytes,
                         max_retries=m.max_retries, tz=self.settings.intake.timezone)
+
+    def start_scheduler(self) -> BackgroundScheduler:
+        """The timed jobs in a background thread (the daemon only: the CLI runs them with `tick`)."""
+        from .scheduler import start
+
+        return start(self)
 
 
 def build_applier(settings: config.Settings, engine: Engine | None, clock: Clock) -> Applier:
@@ -90,7 +104,10 @@ def build(settings: config.Settings, clock: Clock = system_clock, migrate: bool 
                              timeout=settings.smtp.timeout)
     dispatcher = Dispatcher(engine, out, applier.sender, clock)
     blobs = store.BlobStore(settings.path(settings.storage.blob_dir))
-    return App(settings, engine, applier, dispatcher, blobs, clock)
+    applier.blobs = blobs
+    staff = Staff(applier, settings.intake.timezone)
+    applier.staff_handler = staff.handle
+    return App(settings, engine, applier, dispatcher, blobs, clock, staff)
 
 
 def outbox_dir(settings: config.Settings) -> Path | None:

@@ -29,7 +29,7 @@ def message(subject: str = "Saisine", body: str = "Bonjour,\n\nVeuillez trouver 
     """A message as a mail client writes it: text (+ HTML alternative) and attachments."""
     msg = EmailMessage(policy=policy.SMTP)
     msg["From"], msg["To"], msg["Subject"] = sender, BOT, subject
-    msg["Message-ID"] = "<test.%d@interieur.gouv.fr>" % (abs(hash(subject)) % 10**8)
+    msg["Message-ID"] = f"<test.{abs(hash(subject)) % 10**8}@interieur.gouv.fr>"
     msg["Date"] = "Mon, 02 Mar 2026 10:00:00 +0100"
     for name, value in (headers or {}).items():
         msg[name] = value
@@ -242,12 +242,15 @@ def pgp_signed(tmp: Path, content: bytes) -> tuple[bytes, str]:
     home = tmp / "gnupg"
     home.mkdir(mode=0o700)
     gpg = ["gpg", "--homedir", str(home), "--batch", "--pinentry-mode", "loopback", "--passphrase", ""]
-    subprocess.run([*gpg, "--quick-gen-key", "Jérôme Dupont <sg@interieur.gouv.fr>", "ed25519", "sign", "1d"],
-                   check=True, capture_output=True)
-    listing = subprocess.run([*gpg, "--with-colons", "--list-keys"], check=True, capture_output=True, text=True)
-    fingerprint = next(line.split(":")[9] for line in listing.stdout.splitlines() if line.startswith("fpr"))
-    signed = content.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-    sig = subprocess.run([*gpg, "--armor", "--detach-sign"], input=signed, check=True, capture_output=True).stdout
+    try:
+        subprocess.run([*gpg, "--quick-gen-key", "Jérôme Dupont <sg@interieur.gouv.fr>", "ed25519", "sign", "1d"],
+                       check=True, capture_output=True)
+        listing = subprocess.run([*gpg, "--with-colons", "--list-keys"], check=True, capture_output=True, text=True)
+        fingerprint = next(line.split(":")[9] for line in listing.stdout.splitlines() if line.startswith("fpr"))
+        signed = content.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        sig = subprocess.run([*gpg, "--armor", "--detach-sign"], input=signed, check=True, capture_output=True).stdout
+    finally:  # gpg starts an agent daemon for the home directory: stop it, leave no process behind
+        subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=False, capture_output=True)
     boundary = b"pgp-boundary-42"
     body = (b"--" + boundary + b"\r\n" + signed + b"\r\n--" + boundary + b"\r\n"
             b"Content-Type: application/pgp-signature; name=\"signature.asc\"\r\n\r\n" + sig

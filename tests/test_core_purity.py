@@ -9,7 +9,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "intake_bot"
 CORE = ("model", "kit", "classify", "rules", "commands", "decision", "amounts", "deadlines", "cases", "digest",
-        "reminders")
+        "reminders", "partners")
 FORBIDDEN = frozenset({"os", "io", "pathlib", "socket", "email", "sqlite3", "sqlalchemy", "sqlmodel", "smtplib",
                        "imaplib", "imapclient", "subprocess", "shutil", "requests", "urllib", "http", "tempfile",
                        "glob", "mailbox", "logging.handlers"})

@@ -108,7 +108,7 @@ def test_worker_killed_mid_document_is_reported_and_replaced() -> None:
     pool = Pool()
     try:
         assert pool.extract("n.pdf", "application/pdf", PDF, Limits()).text
-        victim = pool._idle[0]  # noqa: SLF001 - the test plays the OOM killer
+        victim = pool._idle[0]  # the test plays the OOM killer
         threading.Timer(0.5, os.kill, (victim.proc.pid, signal.SIGKILL)).start()
         found = pool.extract("annexe.pdf", "application/pdf", m.slow_pdf(), Limits(extraction_timeout_s=20))
         assert codes(found) == ["extraction-failed"] and "signal 9" in found.problems[0].en
@@ -139,11 +139,12 @@ def test_truncated_base64_and_missing_closing_boundary() -> None:
     assert msg.body_text.startswith("Bonjour")
 
 
-def test_truncated_base64_is_named() -> None:
-    payload = base64.b64encode(PDF)[:-3]
+@pytest.mark.parametrize("inline", [True, False], ids=["in-process", "worker"])
+def test_truncated_base64_is_named(inline: bool) -> None:
+    payload = base64.encodebytes(PDF)[:-3]
     raw = (b"From: a@b.fr\r\nContent-Type: application/pdf; name=n.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
            + payload)
-    (piece,) = parse_message(raw, inline=True).pieces
+    (piece,) = parse_message(raw, inline=inline).pieces
     assert codes(piece)[0] == "truncated-base64" and "tronquée" in piece.problems[0].fr
 
 

@@ -234,3 +234,21 @@ def test_mutated_messages_never_raise(edits: list[tuple[int, bytes]]) -> None:
     for at, junk in edits:
         data[at:at + len(junk)] = junk
     assert isinstance(parse(bytes(data)), ParsedMessage)
+
+
+def test_raw_eight_bit_headers_are_read_as_windows_1252() -> None:
+    msg = parse(b"From: sg@interieur.gouv.fr\r\nSubject: Dossier de saisine \xe9t\xe9 2026\r\n\r\nx\r\n")
+    assert msg.subject == "Dossier de saisine été 2026" and msg.headers["subject"] == ("Dossier de saisine été 2026",)
+
+
+def test_unreferenced_inline_image_is_a_piece() -> None:
+    raw = (b"From: a@b.fr\r\nContent-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\nContent-Type: text/plain\r\n\r\n"
+           b"Voir le scan.\r\n--z\r\nContent-Type: image/jpeg; name=scan.jpg\r\nContent-Disposition: inline; "
+           b"filename=scan.jpg\r\nContent-Transfer-Encoding: base64\r\n\r\n/9j/4AAQ\r\n--z--\r\n")
+    (piece,) = parse(raw).pieces
+    assert piece.filename == "scan.jpg" and not piece.inline and piece.problems[0].code == "format-not-read"
+
+
+def test_long_body_is_cut_with_a_warning() -> None:
+    msg = parse(b"From: a@b.fr\r\n\r\n" + b"x" * 5000, max_text_chars=1000)
+    assert len(msg.body_text) == 1000 and [p.code for p in msg.problems] == ["text-truncated"]

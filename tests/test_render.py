@@ -26,6 +26,19 @@ BASE = {"case": CASE, "pieces": [PIECE], "present": [{"label": "Note de synthès
         "reason": "trop gros", "from_addr": "x@y.fr", "subject": "s", "size": 1, "received_at": NOW, "inbound_id": 1}
 
 
+# Keys of the case-lifecycle templates (demande de complément, relance, avis, rappel, digest, transmission, commande).
+BASE |= {"request": "Précisez le coût du MCO.", "items": ["Planning et jalons"], "requested_on": date(2026, 11, 27),
+         "number": 1, "text": "", "files": ["avis.pdf"], "decision": "favorable", "decision_fr": "favorable",
+         "decided_on": date(2026, 12, 1), "days": 2, "forwarded_on": date(2026, 11, 25),
+         "observations_due": date(2026, 12, 20), "attached": ["GP-2026-0007-message-1.eml"],
+         "addressee": "Monsieur le directeur du budget", "partner": "direction du budget", "ref": "GP-2026-0007",
+         "verb": "avis", "refusal": "", "open": True, "case": CASE | {"state_fr": "en cours d'instruction", "days_left": 30},
+         "digest": {"day": date(2026, 11, 25), "since": date(2026, 11, 24), "empty": False,
+                    "new": [{"ref": "GP-2026-0007", "project_name": "PORTALIS", "ministry": "Justice", "detail": "reçu"}],
+                    "due_soon": [], "overdue": [], "waiting": [], "observations": [], "deemed": [],
+                    "quarantine": [{"id": 3, "from_addr": "x@y.fr", "subject": "s", "reason": "inconnu"}]}}
+
+
 def contexts() -> dict[str, dict]:
     """A complete context for each template; templates read only the keys they need."""
     return {name: BASE for name in Renderer().names()}
