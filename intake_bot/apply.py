@@ -61,12 +61,14 @@ class Applier:
             return Context(p.our_addresses, p.staff_addresses, p.allowed_domains, p.authserv_id,
                            auto_reply_prefixes=prefixes)
         tag = rules.case_tag(msg.subject)
-        ids = [*msg.in_reply_to, *msg.references]
+        thread = repository.thread_refs(s, [*msg.in_reply_to, *msg.references])
         open_cases = tuple(OpenCase(c.ref, c.sender, c.project_name) for c in repository.sender_cases(s, msg.from_addr))
+        refs = [*([tag] if tag else []), *thread.values()]
         return Context(p.our_addresses, p.staff_addresses, p.allowed_domains, p.authserv_id,
                        existing_refs=repository.existing_refs(s, [tag] if tag else []),
-                       thread_refs=repository.thread_refs(s, ids), sender_cases=open_cases,
-                       auto_reply_prefixes=prefixes)
+                       thread_refs=thread, sender_cases=open_cases, auto_reply_prefixes=prefixes,
+                       case_senders=repository.case_senders(s, refs),
+                       partner_addresses=frozenset(a.lower() for _, addrs in p.partners for a in addrs))
 
     def intake(self, msg: ParsedMessage, received_on: date, key: str) -> cases.Intake:
         pieces = msg.pieces
@@ -214,8 +216,7 @@ class Applier:
         repository.add_documents(s, case_row.id, row.id, msg.attachments, intake.matches)  # type: ignore[arg-type]
         repository.add_events(s, case_row.id, tr.events, now=self.clock(), inbound_id=row.id)
         for spec in tr.mails:
-            queue(s, self.renderer, self.sender, spec, case_id=case_row.id, now=self.clock(),
-                  in_reply_to=msg.message_id, references=list(msg.references))
+            self.queue_mail(s, spec, case_row.id, msg.message_id, list(msg.references))
 
     def duplicate(self, s: Session, row_id: int, twin: InboundRow, msg: ParsedMessage, digest: str, identity: str) -> str:
         row = s.get(InboundRow, row_id)

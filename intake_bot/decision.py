@@ -39,6 +39,8 @@ class Context:
     thread_refs: Mapping[str, str] = field(default_factory=dict)  # Message-ID we sent or received -> case ref
     sender_cases: Sequence[OpenCase] = ()  # open cases of this sender
     auto_reply_prefixes: tuple[str, ...] = rules.AUTO_REPLY_PREFIXES  # from the kit file
+    case_senders: Mapping[str, str] = field(default_factory=dict)  # case ref -> the address that opened it
+    partner_addresses: frozenset[str] = frozenset()  # ANSSI and budget: they answer on any case
 
 
 @dataclass(frozen=True)
@@ -67,16 +69,34 @@ def is_reply(msg: ParsedMessage) -> bool:
     return bool(msg.in_reply_to) or subject.startswith(REPLY_PREFIXES)
 
 
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2].lower()
+
+
+def _same_party(msg: ParsedMessage, ref: str, ctx: Context) -> bool:
+    """Only the ministry that opened the case (same mail domain) or a partner may add to it."""
+    owner = ctx.case_senders.get(ref)
+    return owner is None or _domain(owner) == _domain(msg.from_addr) or msg.from_addr in ctx.partner_addresses
+
+
+def _attached(msg: ParsedMessage, ctx: Context, ref: str, rule: str, reason: str) -> Decision:
+    if _same_party(msg, ref, ctx):
+        return Decision(Route.FOLLOW_UP, rule, reason, ref)
+    return Decision(Route.QUARANTINE, "foreign-follow-up",
+                    f"message sur le dossier {ref} d'un expéditeur ({msg.from_addr}) étranger au ministère qui l'a "
+                    "ouvert : non rattaché, transmis aux agents", ref)
+
+
 def follow_up(msg: ParsedMessage, ctx: Context) -> Decision | None:
     """Subject tag first, then the thread, then sender + project name."""
     tag = rules.case_tag(msg.subject)
     if tag and tag in ctx.existing_refs:
-        return Decision(Route.FOLLOW_UP, "case-tag", f"référence {tag} dans l'objet", tag)
+        return _attached(msg, ctx, tag, "case-tag", f"référence {tag} dans l'objet")
     if tag:
         return Decision(Route.QUARANTINE, "unknown-case-tag", f"la référence {tag} ne correspond à aucun dossier")
     ref = _thread_case(msg, ctx)
     if ref:
-        return Decision(Route.FOLLOW_UP, "thread", "réponse à un message du dossier", ref)
+        return _attached(msg, ctx, ref, "thread", "réponse à un message du dossier")
     ref = _project_case(msg, ctx)
     if ref and is_reply(msg):
         return Decision(Route.FOLLOW_UP, "sender-project", "même expéditeur et même projet", ref)

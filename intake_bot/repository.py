@@ -89,6 +89,13 @@ def sender_cases(s: Session, sender: str) -> list[CaseRow]:
     return list(s.execute(select(CaseRow).where(CaseRow.sender == sender, CaseRow.state.not_in(closed))).scalars())  # type: ignore[attr-defined]
 
 
+def case_senders(s: Session, refs: list[str]) -> dict[str, str]:
+    """The address that opened each of these cases."""
+    if not refs:
+        return {}
+    return dict(s.execute(select(CaseRow.ref, CaseRow.sender).where(CaseRow.ref.in_(refs))).all())  # type: ignore[attr-defined, arg-type]
+
+
 def existing_refs(s: Session, refs: list[str]) -> frozenset[str]:
     if not refs:
         return frozenset()

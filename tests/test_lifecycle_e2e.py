@@ -18,7 +18,7 @@ from sqlmodel import Session
 from intake_bot import export, report, scheduler
 from intake_bot.demo import embedded_settings
 from intake_bot.mailbox import MaildirBox
-from intake_bot.tables import EventRow, InboundRow, OutboxRow
+from intake_bot.tables import CaseRow, EventRow, InboundRow, OutboxRow
 from intake_bot.wiring import App, build
 from tests.conftest import EXAMPLES
 
@@ -227,3 +227,16 @@ def test_mail_on_a_closed_case_is_kept_on_the_case_and_shown_to_staff(tmp_path, 
     assert (row.status, row.case_id) == ("quarantined", 1) and "retiré" in row.reason
     assert len(notices) == 1
     assert history(app)[-1][:2] == ("refused", "sg@justice.gouv.fr")
+
+
+def test_a_tagged_message_from_another_ministry_is_not_attached(tmp_path, clock):
+    app = lifecycle_app(tmp_path, clock)
+    run(app, clock, example("04-expadon2-agriculture-sans-planning.eml"), utc(2026, 11, 5, 15, 6))
+    raw = reply("Complément [GP-2026-0001]").replace(MINISTRY.encode(), b"bureau@interieur.gouv.fr")
+    run(app, clock, raw, utc(2026, 11, 9, 9, 0))
+    with Session(app.engine) as s:
+        row = s.execute(select(InboundRow).order_by(InboundRow.id.desc())).scalars().first()
+        case = s.execute(select(CaseRow)).scalars().one()
+    assert (row.status, row.decision) == ("quarantined", "quarantine") and "étranger" in row.reason
+    assert case.state == "awaiting_complement", "the clock did not resume on a stranger's word"
+    assert ("complement", "intake-bot", None, row.id) not in history(app)
