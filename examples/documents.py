@@ -72,16 +72,20 @@ def pdf_bytes(title: str, sections: Sections, *, extra_pages: int = 0, password:
     return buf.getvalue()
 
 
-def scanned_pdf_bytes() -> bytes:
-    """A PDF holding one raster image and no text layer, like a scanned page."""
-    from PIL import Image, ImageDraw
+def scanned_pdf_bytes(lines: Sequence[str] = ()) -> bytes:
+    """A PDF holding one raster image and no text layer, like a scanned page: ``lines`` of printed text
+    (what OCR should read back), or scribbles when none are given."""
+    from PIL import Image, ImageDraw, ImageFont
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.utils import ImageReader
     from reportlab.pdfgen import canvas
 
-    image = Image.new("L", (620, 877), color=255)
+    image = Image.new("L", (1240, 1754) if lines else (620, 877), color=255)
     draw = ImageDraw.Draw(image)
-    for y in range(120, 800, 24):
+    font = ImageFont.load_default(size=44)
+    for n, line in enumerate(lines):
+        draw.text((100, 150 + 80 * n), line, fill=0, font=font)
+    for y in range(120, 800, 24) if not lines else ():
         draw.line((60, y, 560 - (y * 7) % 180, y), fill=40, width=6)
     buf = io.BytesIO()
     pdf = canvas.Canvas(buf, pagesize=A4, invariant=1)
