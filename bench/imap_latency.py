@@ -13,17 +13,14 @@ import pathlib
 import shutil
 import statistics
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from email.message import EmailMessage
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from intake_bot.imap import ImapBox  # noqa: E402
-from tests.servers import DOMAIN, DovecotServer, MailAccount  # noqa: E402
+from tests.bot import private_dovecot  # noqa: E402
+from tests.servers import DOMAIN, MailAccount  # noqa: E402
 
 
 def dossier(i: int, attachments: int = 5, size: int = 150_000) -> bytes:
@@ -34,19 +31,6 @@ def dossier(i: int, attachments: int = 5, size: int = 150_000) -> bytes:
     for k in range(attachments):
         msg.add_attachment(os.urandom(size), maintype="application", subtype="pdf", filename=f"piece-{k}.pdf")
     return msg.as_bytes(policy=email.policy.SMTP)  # CRLF, as IMAP returns it
-
-
-@contextmanager
-def dovecot() -> Iterator[DovecotServer]:
-    d = pathlib.Path(tempfile.mkdtemp(prefix="dc-", dir="/tmp"))
-    d.chmod(0o755)
-    server = DovecotServer(d)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -102,7 +86,7 @@ def main() -> int:
     if not shutil.which("dovecot") or os.geteuid() != 0:
         print("skipped: needs root and Dovecot (dovecot-imapd dovecot-lmtpd)")
         return 0
-    with dovecot() as server:
+    with private_dovecot() as server:
         times = latency(server.add_user(), args.messages)
         size = len(dossier(0)) / 1e6
         print(f"APPEND -> IDLE wake -> fetch -> MOVE, {args.messages} dossiers of {size:.1f} MB: "

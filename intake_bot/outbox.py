@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 
-from sqlalchemy import func, select, update
+from sqlalchemy import String, cast, func, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -41,8 +42,13 @@ class Sender:
 
 
 def _sent_today(s: Session, recipient: str, now: datetime) -> int:
-    since = now - timedelta(days=1)
-    rows = s.execute(select(OutboxRow.recipients).where(OutboxRow.created_at >= since)).scalars()
+    """Mail queued to ``recipient`` in the last 24 hours. The JSON list is filtered in SQL on the recipient's
+    quoted JSON form (the same text on SQLite and PostgreSQL), then checked exactly: queueing stays cheap
+    however many receipts the day already holds."""
+    token = json.dumps(recipient).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    rows = s.execute(select(OutboxRow.recipients).where(
+        OutboxRow.created_at >= now - timedelta(days=1),
+        cast(OutboxRow.recipients, String).like(f"%{token}%", escape="\\"))).scalars()
     return sum(1 for recipients in rows if recipient in recipients)
 
 
@@ -65,29 +71,59 @@ def queue(s: Session, renderer: Renderer, sender: Sender, spec: MailSpec, *, cas
     return row
 
 
+@dataclass(frozen=True)
+class _Mail:
+    row_id: int
+    raw: bytes
+    recipients: list[str]
+    message_id: str
+    attempts: int
+
+
 class Dispatcher:
-    """Delivers pending rows: pending -> sending (committed) -> sent; a crash in between leaves 'uncertain'."""
+    """Delivers pending rows: pending -> sending (committed) -> sent.
+
+    A row is claimed (committed 'sending') immediately before the transport is called, with everything it
+    needs already read, so the window in which a crash leaves the fate of a mail unknown is the SMTP
+    exchange plus one commit. A row found 'sending' after that is flagged 'uncertain' (DESIGN §7.2): it may
+    have been delivered, so it is never resent blindly; ``intake-bot status`` lists it for a human.
+    """
 
     def __init__(self, engine: Engine, transport: Transport, sender: Sender, clock: Callable[[], datetime],
                  max_attempts: int = 8, lease: timedelta = timedelta(minutes=10)) -> None:
         self.engine, self.transport, self.sender, self.clock = engine, transport, sender, clock
         self.max_attempts, self.lease = max_attempts, lease
 
-    def recover(self) -> int:
-        """Rows left 'sending' past the lease were maybe delivered: flag them 'uncertain', never resend blindly."""
+    def recover(self, every_claim: bool = False) -> int:
+        """Flag 'uncertain' the rows left 'sending' past the lease, or all of them at a process start
+        (``every_claim``): their sender died. With several instances, a row another one is sending right
+        now is flagged too, and set 'sent' by that instance a moment later: never resent either way."""
+        cond = [OutboxRow.state == "sending"]
+        if not every_claim:
+            cond.append(OutboxRow.claimed_at < self.clock() - self.lease)  # type: ignore[operator]
         with Session(self.engine) as s:
-            res = s.execute(update(OutboxRow).where(OutboxRow.state == "sending",
-                                                    OutboxRow.claimed_at < self.clock() - self.lease)
+            res = s.execute(update(OutboxRow).where(*cond)
                             .values(state="uncertain", last_error="interrupted while sending"))
             s.commit()
-            if res.rowcount:
-                log.warning("%d outgoing mail(s) flagged uncertain after an interrupted send", res.rowcount)
-            return res.rowcount
+        if res.rowcount:
+            log.warning("%d outgoing mail(s) flagged uncertain after an interrupted send", res.rowcount)
+        return int(res.rowcount)
 
-    def _claim(self, row_id: int) -> bool:
+    def deliver_pending(self, limit: int = 100) -> int:
+        """Send what is pending; return how many were accepted by the transport."""
         with Session(self.engine) as s:
-            res = s.execute(update(OutboxRow).where(OutboxRow.id == row_id, OutboxRow.state == "pending")
-                            .values(state="sending", claimed_at=self.clock(), attempts=OutboxRow.attempts + 1))
+            rows = s.execute(select(OutboxRow.id, OutboxRow.raw, OutboxRow.recipients, OutboxRow.message_id,
+                                    OutboxRow.attempts).where(OutboxRow.state == "pending")
+                             .order_by(OutboxRow.id).limit(limit)).all()
+        return sum(self._deliver(_Mail(r.id, r.raw, list(r.recipients), r.message_id, r.attempts + 1))
+                   for r in rows)
+
+    def _claim(self, mail: _Mail) -> bool:
+        """pending -> sending, only if still pending with the attempts we read (another sender did not take it)."""
+        with Session(self.engine) as s:
+            res = s.execute(update(OutboxRow).where(OutboxRow.id == mail.row_id, OutboxRow.state == "pending",
+                                                    OutboxRow.attempts == mail.attempts - 1)
+                            .values(state="sending", claimed_at=self.clock(), attempts=mail.attempts))
             s.commit()
             return res.rowcount == 1
 
@@ -96,32 +132,30 @@ class Dispatcher:
             s.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(**values))
             s.commit()
 
-    def deliver_pending(self, limit: int = 100) -> int:
-        """Send what is pending; return how many were accepted by the transport."""
-        with Session(self.engine) as s:
-            ids = list(s.execute(select(OutboxRow.id).where(OutboxRow.state == "pending")
-                                 .order_by(OutboxRow.id).limit(limit)).scalars())
-        return sum(self._deliver(row_id) for row_id in ids)
-
-    def _deliver(self, row_id: int) -> bool:
-        if not self._claim(row_id):
-            return False  # another instance took it
-        with Session(self.engine) as s:
-            row = s.get(OutboxRow, row_id)
-            assert row is not None
-            raw, recipients, message_id, attempts = row.raw, list(row.recipients), row.message_id, row.attempts
-        try:
-            self.transport.send(raw, self.sender.address, recipients, message_id)
-        except TransportError as exc:
-            state = "failed" if attempts >= self.max_attempts else "pending"
-            log.warning("delivery of %s failed (attempt %d): %s", message_id, attempts, exc)
-            self._finish(row_id, state=state, last_error=str(exc)[:500])
+    def _deliver(self, mail: _Mail) -> bool:
+        if not self._claim(mail):
+            return False  # another sender took it
+        try:  # from here to the 'sent' commit, a crash leaves the row 'sending': uncertain
+            self.transport.send(mail.raw, self.sender.address, mail.recipients, mail.message_id)
+        except TransportError as exc:  # the transport's contract: certainly not accepted, so retrying is safe
+            state = "failed" if mail.attempts >= self.max_attempts else "pending"
+            log.warning("delivery of %s failed (attempt %d): %s", mail.message_id, mail.attempts, exc)
+            self._finish(mail.row_id, state=state, last_error=str(exc)[:500])
             return False
-        self._finish(row_id, state="sent", sent_at=self.clock(), last_error="")
-        log.info("sent %s to %s", message_id, ", ".join(recipients))
+        self._finish(mail.row_id, state="sent", sent_at=self.clock(), last_error="")
+        log.info("sent %s to %s", mail.message_id, ", ".join(mail.recipients))
         return True
 
     def counts(self) -> dict[str, int]:
         with Session(self.engine) as s:
             rows = s.execute(select(OutboxRow.state, func.count()).group_by(OutboxRow.state)).all()
         return {state: n for state, n in rows}
+
+    def uncertain(self, limit: int = 50) -> list[dict[str, object]]:
+        """Mail that may or may not have left: what a human must check (and resend or not)."""
+        with Session(self.engine) as s:
+            rows = s.execute(select(OutboxRow.id, OutboxRow.subject, OutboxRow.recipients, OutboxRow.message_id,
+                                    OutboxRow.claimed_at).where(OutboxRow.state == "uncertain")
+                             .order_by(OutboxRow.id).limit(limit)).all()
+        return [{"id": r.id, "subject": r.subject, "to": list(r.recipients), "message_id": r.message_id,
+                 "claimed_at": r.claimed_at} for r in rows]

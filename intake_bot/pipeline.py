@@ -1,28 +1,33 @@
-"""The intake loop: read a message, store it, parse, decide, commit, queue mail, deliver, then move it."""
+"""The intake loop: list the inbox, read ahead, decide and commit each message, deliver its mail, then move it."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from . import decision, repository
 from .apply import Applier
+from .errors import MailboxError
 from .mailbox import InboundRef, Mailbox
 from .model import ParsedMessage
 from .outbox import Dispatcher
 from .parsing import parse_message
+from .readahead import Prepared, ReadAhead
 from .store import BlobStore, session
 from .tables import InboundRow
 
 log = logging.getLogger("intake_bot.pipeline")
 FINAL = {"processed": "processed", "duplicate": "processed", "ignored": "processed", "quarantined": "quarantined"}
+OUTCOME = {"processed": "processed", "duplicate": "duplicates", "ignored": "ignored", "quarantined": "quarantined"}
 
 
 @dataclass
@@ -32,6 +37,15 @@ class Counts:
     ignored: int = 0
     duplicates: int = 0
     failed: int = 0
+
+
+@dataclass
+class Pass:
+    """What the last pass over the inbox saw, for ``intake-bot status``."""
+
+    listed_at: datetime
+    listed: int
+    left: list[InboundRef] = field(default_factory=list)  # still in the inbox after the pass (failed, or new)
 
 
 def message_identity(raw: bytes, message_id: str | None) -> str:
@@ -44,95 +58,159 @@ def message_identity(raw: bytes, message_id: str | None) -> str:
 
 
 class Pipeline:
-    """One pass over the inbox; each message is its own unit of work and one failure never stops the batch."""
+    """One pass over the inbox; each message is its own unit of work and one failure never stops the batch.
+
+    A reader thread (``ReadAhead``) fetches, stores and parses the next messages while this thread decides,
+    commits, delivers and moves the current one: parsing mostly waits on the extraction worker, another
+    process, so both overlap. The mailbox is used by one thread at a time (``_io``)."""
 
     def __init__(self, engine: Engine, mailbox: Mailbox, blobs: BlobStore, applier: Applier, dispatcher: Dispatcher,
                  clock: Callable[[], datetime], *, max_message_bytes: int, max_retries: int = 3,
-                 tz: str = "Europe/Paris") -> None:
+                 tz: str = "Europe/Paris", read_ahead: int = 2) -> None:
         self.engine, self.mailbox, self.blobs, self.applier = engine, mailbox, blobs, applier
         self.dispatcher, self.clock = dispatcher, clock
         self.max_message_bytes, self.max_retries, self.tz = max_message_bytes, max_retries, ZoneInfo(tz)
-        self.limits = applier.limits
+        self.limits, self.read_ahead = applier.limits, read_ahead
+        self.last_pass: Pass | None = None
+        self._io = threading.Lock()
 
     def received_on(self, ref: InboundRef) -> date:
         """R of the deadline rule: the Paris date of the server's receipt time, never the Date header."""
         return ref.received_at.astimezone(self.tz).date()
 
-    def run_once(self) -> Counts:
+    def run_once(self, stop: threading.Event | None = None) -> Counts:
+        """Deliver what waits in the outbox, then process every message of the inbox, oldest first.
+        Raises MailboxError when the mailbox fails (the daemon retries); ``stop`` ends the pass early."""
         counts = Counts()
         self.dispatcher.recover()
         self.dispatcher.deliver_pending()  # what a previous run committed but did not send
-        for ref in self.mailbox.pending():
-            outcome = self.handle(ref)
-            setattr(counts, outcome, getattr(counts, outcome) + 1)
+        with self._io:
+            refs = list(self.mailbox.pending())
+        current = Pass(self.clock(), len(refs))
+        with ReadAhead(self._prepare, refs, self.read_ahead) as ahead:
+            for item in ahead:
+                outcome = self._settle(item)
+                setattr(counts, outcome, getattr(counts, outcome) + 1)
+                if outcome == "failed":
+                    current.left.append(item.ref)
+                if stop is not None and stop.is_set():
+                    break
+            current.left += ahead.unread()
+        self.last_pass = current
         return counts
 
     def handle(self, ref: InboundRef) -> str:
-        """Process one message; return the Counts field it adds to. Only the loop edge catches everything."""
+        """Process one message on its own; return the Counts field it adds to."""
+        return self._settle(self._prepare(ref))
+
+    # -- the reading half (reader thread) --------------------------------------------------------------------
+    def _prepare(self, ref: InboundRef, isolate: Callable[[], None] = lambda: None) -> Prepared:
         try:
-            status = self._process(ref)
-        except Exception as exc:  # noqa: BLE001 - the loop edge: record, cap retries, carry on
-            log.exception("message %s failed", ref.key)
-            status = self._record_failure(ref, exc)
+            return self._read(ref, isolate)
+        except Exception as exc:  # noqa: BLE001 - the loop edge of the reader: handed to _settle with the message
+            return Prepared(ref, error=exc)
+
+    def _read(self, ref: InboundRef, isolate: Callable[[], None]) -> Prepared:
+        k = ref.key
+        with Session(self.engine) as s:
+            row = repository.inbound_at(s, k.mailbox, k.uidvalidity, k.uid)
+            status, tried = (row.status, row.attempts) if row is not None else ("new", 0)
+        if tried and status not in FINAL:
+            isolate()
         if status in FINAL:
-            self.dispatcher.deliver_pending()
-            move = self.mailbox.quarantine if FINAL[status] == "quarantined" else self.mailbox.mark_processed
-            move(ref)
-        return {"processed": "processed", "duplicate": "duplicates", "ignored": "ignored",
-                "quarantined": "quarantined"}.get(status, "failed")
+            return Prepared(ref, status=status)  # committed by an earlier run that stopped before moving it
+        if ref.size > self.max_message_bytes:  # decided on RFC822.SIZE: the body is never downloaded
+            reason = f"message de {ref.size} octets, au-delà de la limite de {self.max_message_bytes} octets"
+            return Prepared(ref, status=self.applier.quarantine_unread(_id(self._attempt(ref)), ref,
+                                                                       "message-too-large", reason))
+        with self._io:
+            raw = self.mailbox.fetch(ref)  # a MailboxError here is no attempt: the mailbox failed, not the message
+        row = self._attempt(ref)  # counted before the work: a message that crashes the process is capped too
+        if row.attempts > self.max_retries:
+            reason = f"échec du traitement après {self.max_retries} tentatives : {row.last_error or 'arrêt brutal'}"
+            return Prepared(ref, status=self.applier.quarantine_unread(_id(row), ref, "too-many-attempts", reason))
+        digest = self.blobs.put(raw)  # stored before anything is decided (DESIGN §7.1)
+        parsed = parse_message(raw, self.limits)
+        return Prepared(ref, row_id=row.id, digest=digest, parsed=parsed, suspect=tried > 0,
+                        identity=message_identity(raw, parsed.message_id))
 
     def _attempt(self, ref: InboundRef) -> InboundRow:
-        """Find or create the row for this location and count one more attempt (committed before the work,
-        so a message that crashes the process is capped too)."""
+        """Find or create the row for this location and count one more attempt, committed before the work."""
         k = ref.key
         with session(self.engine) as s:
             row = repository.inbound_at(s, k.mailbox, k.uidvalidity, k.uid)
             if row is None:
                 row = InboundRow(mailbox=k.mailbox, uidvalidity=k.uidvalidity, uid=k.uid, size=ref.size,
                                  received_at=ref.received_at, status="new")
-            if row.status not in FINAL:
-                row.attempts += 1
+            row.attempts += 1
             s.add(row)
         return row
 
-    def _process(self, ref: InboundRef) -> str:
-        row = self._attempt(ref)
-        if row.status in FINAL:
-            return row.status  # committed by an earlier run that stopped before moving the message
-        if ref.size > self.max_message_bytes:
-            reason = f"message de {ref.size} octets, au-delà de la limite de {self.max_message_bytes} octets"
-            return self.applier.quarantine_unread(row.id, ref, "message-too-large", reason)
-        if row.attempts > self.max_retries:
-            return self.applier.quarantine_unread(row.id, ref, "too-many-attempts",
-                                                  f"échec du traitement après {self.max_retries} tentatives : {row.last_error}")
-        raw = self.mailbox.fetch(ref)
-        digest = self.blobs.put(raw)  # stored before anything is decided (DESIGN §7.1)
-        parsed = parse_message(raw, self.limits)
-        identity = message_identity(raw, parsed.message_id)
+    # -- the deciding half (this thread) ---------------------------------------------------------------------
+    def _settle(self, item: Prepared) -> str:
+        """Decide and commit one prepared message, deliver its mail, move it; return the Counts field."""
+        try:
+            if item.error is not None:
+                raise item.error
+            status = item.status or self._decide(item)
+        except MailboxError:
+            raise  # the mailbox, not the message: the daemon waits and lists again, no attempt is lost
+        except Exception as exc:  # noqa: BLE001 - the loop edge: record, cap retries, carry on
+            log.exception("message %s failed", item.ref.key)
+            status = self._record_failure(item.ref, exc)
+        if status in FINAL:
+            self.dispatcher.deliver_pending()
+            with self._io:
+                if FINAL[status] == "quarantined":
+                    self.mailbox.quarantine(item.ref)
+                else:
+                    self.mailbox.mark_processed(item.ref)
+        return OUTCOME.get(status, "failed")
+
+    def _decide(self, item: Prepared) -> str:
+        parsed, ref = item.parsed, item.ref
+        assert parsed is not None and item.row_id is not None
         with session(self.engine) as s:
-            twin = repository.same_message(s, identity, digest)
+            _one_at_a_time(s, item.identity)
+            row = s.get(InboundRow, item.row_id)
+            if row is not None and row.status in FINAL:
+                return row.status  # another instance settled it while we were reading it
+            twin = repository.same_message(s, item.identity, item.digest)
             if twin is not None:
-                return self.applier.duplicate(s, row.id, twin, parsed, digest, identity)
-            ctx = self.applier.context(s, parsed)
-            verdict = decision.decide(parsed, ctx)
-            log.info("message %s from %s: %s (%s)", parsed.message_id, parsed.from_addr, verdict.route.value, verdict.rule)
-            return self.applier.apply(s, row.id, verdict, parsed, digest=digest, identity=identity,
+                return self.applier.duplicate(s, item.row_id, twin, parsed, item.digest, item.identity)
+            verdict = decision.decide(parsed, self.applier.context(s, parsed))
+            log.info("message %s from %s: %s (%s)", parsed.message_id, parsed.from_addr, verdict.route.value,
+                     verdict.rule)
+            return self.applier.apply(s, item.row_id, verdict, parsed, digest=item.digest, identity=item.identity,
                                       received_at=ref.received_at, received_on=self.received_on(ref))
 
     def _record_failure(self, ref: InboundRef, exc: Exception) -> str:
         k = ref.key
-        with Session(self.engine) as s:
+        with session(self.engine) as s:
             row = repository.inbound_at(s, k.mailbox, k.uidvalidity, k.uid)
             if row is None:
                 return "failed"
+            if row.status in FINAL:
+                return row.status  # settled by another instance meanwhile: its outcome stands
             row.status, row.last_error = "failed", f"{type(exc).__name__}: {exc}"[:1000]
             s.add(row)
-            s.commit()
             attempts, row_id = row.attempts, row.id
         if attempts >= self.max_retries:
-            return self.applier.quarantine_unread(row_id, ref, "processing-error",
+            return self.applier.quarantine_unread(row_id, ref, "processing-error",  # type: ignore[arg-type]
                                                   f"erreur de traitement répétée : {type(exc).__name__}")
         return "failed"
+
+
+def _id(row: InboundRow) -> int:
+    assert row.id is not None  # a committed row
+    return row.id
+
+
+def _one_at_a_time(s: Session, identity: str) -> None:
+    """Several instances on one PostgreSQL database: one decides a given mail at a time, whichever copy or
+    location it came from; the lock ends with the transaction. SQLite serves one instance."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:identity, 0))"), {"identity": identity})
 
 
 def inspect_message(raw: bytes, applier: Applier) -> dict[str, object]:
