@@ -12,7 +12,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
@@ -50,10 +50,16 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+MIGRATION_LOCK = 0x696E74616B65  # "intake": the advisory lock that serialises instances starting together
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the latest revision (idempotent; safe to run at every start)."""
+    """Bring the schema to the latest revision (idempotent; safe to run at every start). On PostgreSQL,
+    instances starting at the same time take turns on a transaction-scoped advisory lock."""
     cfg = alembic_config(engine)
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 

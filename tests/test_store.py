@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+
+import pytest
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -43,3 +46,27 @@ def test_blob_store_is_content_addressed_and_idempotent(tmp_path):
     assert blobs.get(digest) == data
     assert blobs.path(digest).parent.name == digest[:2]
     assert not list(blobs.path(digest).parent.glob(".tmp-*"))
+
+
+@pytest.mark.servers
+def test_instances_starting_together_on_postgresql_migrate_once(pg_url):
+    from tests.bot import fresh_database
+
+    url = fresh_database(pg_url, "migrate_race")
+    engines = [store.make_engine(url) for _ in range(4)]
+    errors: list[BaseException] = []
+
+    def start(engine):
+        try:
+            store.migrate(engine)
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(e,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    with engines[0].connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
