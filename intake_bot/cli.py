@@ -193,6 +193,23 @@ def cmd_tick(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_outbox(args: argparse.Namespace) -> int:
+    from .wiring import build
+
+    dispatcher = build(settings_of(args)).dispatcher
+    if args.action == "list":
+        rows = dispatcher.rows(args.state, args.limit)
+        emit(rows) if args.json else print("\n".join(
+            f"#{r['id']} {r['state']} {r['created_at']:%Y-%m-%d %H:%M} to {', '.join(r['to'])}: {r['subject']}"  # type: ignore[arg-type]
+            + (f" ({r['last_error']})" if r["last_error"] else "") for r in rows) or "outbox: nothing")
+        return 0
+    if args.id is None:
+        raise UsageError(f"outbox {args.action} needs the mail's id (see `intake-bot outbox list`)")
+    (dispatcher.resend if args.action == "resend" else dispatcher.mark_sent)(args.id, args.by or _login())
+    print(f"outbox #{args.id}: " + ("pending, will be sent again" if args.action == "resend" else "marked sent"))
+    return 0
+
+
 def _case_parsers(sub: Any) -> None:
     """The case lifecycle commands: staff actions, panorama export, digest, scheduled jobs."""
     case = sub.add_parser("case", help="act on a case: complement, avis, close, note, withdraw, hors-perimetre")
@@ -214,6 +231,14 @@ def _case_parsers(sub: Any) -> None:
     dig.set_defaults(func=cmd_digest)
     tick = sub.add_parser("tick", help="run the scheduled jobs once now (tacit avis, reminders, digest)")
     tick.set_defaults(func=cmd_tick)
+    out = sub.add_parser("outbox", help="list outgoing mail; resend or mark sent an uncertain one once checked")
+    out.add_argument("action", choices=("list", "resend", "mark-sent"))
+    out.add_argument("id", nargs="?", type=int, help="resend, mark-sent: the mail's id")
+    out.add_argument("--state", help="list: only this state (pending, sending, committing, sent, uncertain, failed)")
+    out.add_argument("--limit", type=int, default=100)
+    out.add_argument("--json", action="store_true")
+    out.add_argument("--by", help="who decided, for the audit trail (default: cli:<login>)")
+    out.set_defaults(func=cmd_outbox)
 
 
 def parser() -> argparse.ArgumentParser:

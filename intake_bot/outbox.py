@@ -16,10 +16,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from .cases import MailSpec
-from .errors import TransportError
+from .errors import TransportError, UsageError
 from .render import Renderer
 from .tables import OutboxRow
-from .transport import Transport
+from .transport import DeliveryUncertain, SendAborted, Transport
 
 log = logging.getLogger("intake_bot.outbox")
 
@@ -81,12 +81,14 @@ class _Mail:
 
 
 class Dispatcher:
-    """Delivers pending rows: pending -> sending (committed) -> sent.
+    """Delivers pending rows: pending -> sending -> committing -> sent, each step committed.
 
-    A row is claimed (committed 'sending') immediately before the transport is called, with everything it
-    needs already read, so the window in which a crash leaves the fate of a mail unknown is the SMTP
-    exchange plus one commit. A row found 'sending' after that is flagged 'uncertain' (DESIGN §7.2): it may
-    have been delivered, so it is never resent blindly; ``intake-bot status`` lists it for a human.
+    A row is claimed ('sending') before the transport is called. The transport hands over the whole message
+    but its end, then calls back: the row is committed 'committing' (if this sender still holds it), then the
+    end goes out (SMTP's final dot, the directory's rename) and the verdict is committed. A row found 'sending'
+    after a crash was certainly not delivered and goes back to 'pending'; one found 'committing' may have been,
+    so it becomes 'uncertain' (DESIGN §7.2): never resent blindly, listed by ``intake-bot status`` and
+    ``intake-bot outbox list`` for a human, who resends it or marks it sent.
     """
 
     def __init__(self, engine: Engine, transport: Transport, sender: Sender, clock: Callable[[], datetime],
@@ -95,19 +97,23 @@ class Dispatcher:
         self.max_attempts, self.lease = max_attempts, lease
 
     def recover(self, every_claim: bool = False) -> int:
-        """Flag 'uncertain' the rows left 'sending' past the lease, or all of them at a process start
-        (``every_claim``): their sender died. With several instances, a row another one is sending right
-        now is flagged too, and set 'sent' by that instance a moment later: never resent either way."""
-        cond = [OutboxRow.state == "sending"]
-        if not every_claim:
-            cond.append(OutboxRow.claimed_at < self.clock() - self.lease)  # type: ignore[operator]
+        """Settle the rows whose sender died, past the lease or all of them at a process start (``every_claim``):
+        'sending' -> 'pending' (cut before its end: not delivered), 'committing' -> 'uncertain'. With several
+        instances, a row another one is sending right now may be caught too: a 'sending' one then fails that
+        sender's commit (it cuts the message short), a 'committing' one is set by it to its real outcome.
+        Returns how many rows were flagged uncertain."""
+        stale = [] if every_claim else [OutboxRow.claimed_at < self.clock() - self.lease]  # type: ignore[operator]
         with Session(self.engine) as s:
-            res = s.execute(update(OutboxRow).where(*cond)
-                            .values(state="uncertain", last_error="interrupted while sending"))
+            back = s.execute(update(OutboxRow).where(OutboxRow.state == "sending", *stale)
+                             .values(state="pending", last_error="interrupted before the end of the message"))
+            flagged = s.execute(update(OutboxRow).where(OutboxRow.state == "committing", *stale)
+                                .values(state="uncertain", last_error="interrupted after the end of the message"))
             s.commit()
-        if res.rowcount:
-            log.warning("%d outgoing mail(s) flagged uncertain after an interrupted send", res.rowcount)
-        return int(res.rowcount)
+        if back.rowcount:
+            log.warning("%d outgoing mail(s) interrupted before their end: pending again", back.rowcount)
+        if flagged.rowcount:
+            log.warning("%d outgoing mail(s) flagged uncertain after an interrupted send", flagged.rowcount)
+        return int(flagged.rowcount)
 
     def deliver_pending(self, limit: int = 100) -> int:
         """Send what is pending; return how many were accepted by the transport."""
@@ -127,22 +133,36 @@ class Dispatcher:
             s.commit()
             return res.rowcount == 1
 
-    def _finish(self, row_id: int, **values: object) -> None:
+    def _move(self, mail: _Mail, sources: tuple[str, ...], **values: object) -> bool:
+        """Update the row if it is still this attempt's and in one of ``sources``; whether it was."""
         with Session(self.engine) as s:
-            s.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(**values))
+            res = s.execute(update(OutboxRow).where(OutboxRow.id == mail.row_id, OutboxRow.state.in_(sources),
+                                                    OutboxRow.attempts == mail.attempts).values(**values))
             s.commit()
+            return res.rowcount == 1
 
     def _deliver(self, mail: _Mail) -> bool:
         if not self._claim(mail):
             return False  # another sender took it
-        try:  # from here to the 'sent' commit, a crash leaves the row 'sending': uncertain
-            self.transport.send(mail.raw, self.sender.address, mail.recipients, mail.message_id)
+        if mail.attempts > self.max_attempts:  # interrupted again and again (recovered 'sending' rows)
+            self._move(mail, ("sending",), state="failed", last_error="too many interrupted attempts")
+            return False
+        try:
+            self.transport.send(mail.raw, self.sender.address, mail.recipients, mail.message_id,
+                                commit=lambda: self._move(mail, ("sending",), state="committing"))
+        except SendAborted as exc:
+            log.warning("%s", exc)
+            return False
+        except DeliveryUncertain as exc:
+            log.error("delivery of %s uncertain, never resent blindly: %s", mail.message_id, exc)
+            self._move(mail, ("committing",), state="uncertain", last_error=str(exc)[:500])
+            return False
         except TransportError as exc:  # the transport's contract: certainly not accepted, so retrying is safe
             state = "failed" if mail.attempts >= self.max_attempts else "pending"
             log.warning("delivery of %s failed (attempt %d): %s", mail.message_id, mail.attempts, exc)
-            self._finish(mail.row_id, state=state, last_error=str(exc)[:500])
+            self._move(mail, ("sending", "committing", "uncertain"), state=state, last_error=str(exc)[:500])
             return False
-        self._finish(mail.row_id, state="sent", sent_at=self.clock(), last_error="")
+        self._move(mail, ("committing", "uncertain"), state="sent", sent_at=self.clock(), last_error="")
         log.info("sent %s to %s", mail.message_id, ", ".join(mail.recipients))
         return True
 
@@ -153,9 +173,40 @@ class Dispatcher:
 
     def uncertain(self, limit: int = 50) -> list[dict[str, object]]:
         """Mail that may or may not have left: what a human must check (and resend or not)."""
+        return [{k: r[k] for k in ("id", "subject", "to", "message_id", "claimed_at")}
+                for r in self.rows("uncertain", limit)]
+
+    def rows(self, state: str | None = None, limit: int = 100) -> list[dict[str, object]]:
+        """The outbox, newest first (oldest first for one state), for ``intake-bot outbox list``."""
+        query = select(OutboxRow.id, OutboxRow.state, OutboxRow.subject, OutboxRow.recipients,
+                       OutboxRow.message_id, OutboxRow.attempts, OutboxRow.last_error, OutboxRow.created_at,
+                       OutboxRow.claimed_at, OutboxRow.sent_at)
+        query = query.where(OutboxRow.state == state).order_by(OutboxRow.id) if state else \
+            query.order_by(OutboxRow.id.desc())  # type: ignore[union-attr]
         with Session(self.engine) as s:
-            rows = s.execute(select(OutboxRow.id, OutboxRow.subject, OutboxRow.recipients, OutboxRow.message_id,
-                                    OutboxRow.claimed_at).where(OutboxRow.state == "uncertain")
-                             .order_by(OutboxRow.id).limit(limit)).all()
-        return [{"id": r.id, "subject": r.subject, "to": list(r.recipients), "message_id": r.message_id,
-                 "claimed_at": r.claimed_at} for r in rows]
+            found = s.execute(query.limit(limit)).all()
+        return [{"id": r.id, "state": r.state, "subject": r.subject, "to": list(r.recipients),
+                 "message_id": r.message_id, "attempts": r.attempts, "last_error": r.last_error,
+                 "created_at": r.created_at, "claimed_at": r.claimed_at, "sent_at": r.sent_at} for r in found]
+
+    def resend(self, row_id: int, by: str) -> None:
+        """A human checked that an uncertain or failed mail did not arrive: send it again (audited)."""
+        self._decide(row_id, by, "pending", attempts=0)
+
+    def mark_sent(self, row_id: int, by: str) -> None:
+        """A human checked that an uncertain mail did arrive (or delivered it by hand): settle it as sent."""
+        self._decide(row_id, by, "sent", sent_at=self.clock())
+
+    def _decide(self, row_id: int, by: str, state: str, **values: object) -> None:
+        note = f"{state} by {by} at {self.clock().isoformat(timespec='seconds')}"
+        with Session(self.engine) as s:
+            old = s.execute(select(OutboxRow.state, OutboxRow.message_id).where(OutboxRow.id == row_id)).first()
+            res = s.execute(update(OutboxRow).where(OutboxRow.id == row_id,
+                                                    OutboxRow.state.in_(("uncertain", "failed")))  # type: ignore[attr-defined]
+                            .values(state=state, last_error=note, **values))
+            s.commit()
+        if res.rowcount != 1:
+            raise UsageError(f"outbox #{row_id}: " + (f"is {old.state}, only an uncertain or failed mail can be "
+                                                      "resent or marked sent" if old else "no such mail"))
+        log.warning("outbox #%d (%s): %s -> %s by %s", row_id, old.message_id if old else "?",
+                    old.state if old else "?", state, by)

@@ -1,33 +1,68 @@
-"""Outgoing mail transports: SMTP (smtp://, smtps://) or a directory of .eml files (dir://, embedded default)."""
+"""Outgoing mail transports: SMTP (smtp://, smtps://) or a directory of .eml files (dir://, embedded default).
+
+Both send in two phases so that the outbox knows which side of the point of no return a crash fell on: the
+whole message but its end (SMTP: everything before the final ``<CRLF>.<CRLF>`` of DATA, which a server drops
+with the connection, RFC 5321 §3.3 and §4.1.1.4; directory: a temporary file), then ``commit()`` (the outbox
+commits the row 'committing'), then the end (the final dot; the rename).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
+import re
 import smtplib
+import socket
 import ssl
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .errors import ConfigError, TransportError
+from .errors import ConfigError, IntakeError, TransportError
 
 log = logging.getLogger("intake_bot.transport")
+Commit = Callable[[], bool]
+
+
+class DeliveryUncertain(IntakeError):
+    """The end of the message went out but no verdict came back (timeout, connection lost after the final dot):
+    it may have been accepted, so it must never be resent blindly. Deliberately not a TransportError, whose
+    contract is "certainly not accepted, retrying is safe"."""
+
+
+class SendAborted(TransportError):
+    """``commit()`` refused (another sender holds the row): the message was cut before its end, so it was not
+    accepted; the row is not this sender's to update."""
+
+
+def _go() -> bool:
+    return True
 
 
 class Transport(Protocol):
     name: str
 
-    def send(self, raw: bytes, sender: str, recipients: Sequence[str], message_id: str) -> None:
-        """Hand one message over; raise TransportError when it was certainly not accepted."""
+    def send(self, raw: bytes, sender: str, recipients: Sequence[str], message_id: str,
+             commit: Commit = _go) -> None:
+        """Hand one message over: all but its end, then ``commit()`` (False: SendAborted), then its end.
+        Raise TransportError when it was certainly not accepted, DeliveryUncertain when its end went out
+        and the outcome is unknown."""
         ...
 
 
+def smtp_body(raw: bytes) -> bytes:
+    """The DATA content, without its terminating ``.`` line: CRLF line endings (a bare CR or LF never reaches the
+    server, so no server can read an early end of data in it), a line starting with ``.`` gets another."""
+    data = re.sub(rb"(?m)^\.", b"..", re.sub(rb"\r\n|\r|\n", b"\r\n", raw))
+    return data if data.endswith(b"\r\n") else data + b"\r\n"
+
+
 class DirTransport:
-    """Writes each message as ``<digest of Message-ID>.eml``: re-sending the same message rewrites one file."""
+    """Writes each message as ``<digest of Message-ID>.eml``: re-sending the same message rewrites one file.
+    The end of the message is the atomic rename of a complete, fsynced temporary file."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -37,7 +72,8 @@ class DirTransport:
     def file_for(self, message_id: str) -> Path:
         return self.path / (hashlib.sha256(message_id.encode()).hexdigest()[:32] + ".eml")
 
-    def send(self, raw: bytes, sender: str, recipients: Sequence[str], message_id: str) -> None:
+    def send(self, raw: bytes, sender: str, recipients: Sequence[str], message_id: str,
+             commit: Commit = _go) -> None:
         dest = self.file_for(message_id)
         envelope = f"X-Envelope-From: {sender}\r\nX-Envelope-To: {', '.join(recipients)}\r\n".encode()
         fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".tmp-")
@@ -46,10 +82,13 @@ class DirTransport:
                 f.write(envelope + raw)
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, dest)
+            if not commit():
+                raise SendAborted(f"{self.name}: {message_id} taken by another sender, not written")
+            os.replace(tmp, dest)  # atomic: when it fails, nothing was delivered
         except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
             raise TransportError(f"cannot write {dest}: {exc}") from exc
+        finally:
+            Path(tmp).unlink(missing_ok=True)
 
 
 class SmtpTransport:
@@ -65,24 +104,78 @@ class SmtpTransport:
 
     def _connect(self) -> smtplib.SMTP:
         if self.implicit_tls:
-            return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self.context)
-        conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-        conn.ehlo()
-        if self.starttls == "require" or (self.starttls == "auto" and conn.has_extn("starttls")):
-            conn.starttls(context=self.context)
+            conn: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self.context)
+        else:
+            conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        try:
+            # the final dot is a write of its own after a DB commit: no Nagle delay waiting for the body's ACK
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[union-attr]
             conn.ehlo()
+            if not self.implicit_tls and (self.starttls == "require"
+                                          or (self.starttls == "auto" and conn.has_extn("starttls"))):
+                conn.starttls(context=self.context)
+                conn.ehlo()
+            if self.username:
+                conn.login(self.username, self.password or "")
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
-    def send(self, raw: bytes, sender: str, recipients: Sequence[str], message_id: str) -> None:
+    def send(self, raw: bytes, sender: str, recipients: Sequence[str], message_id: str,
+             commit: Commit = _go) -> None:
+        body = smtp_body(raw)
         try:
-            with self._connect() as conn:
-                if self.username:
-                    conn.login(self.username, self.password or "")
-                refused = conn.sendmail(sender, list(recipients), raw)
+            conn = self._connect()
         except (smtplib.SMTPException, OSError) as exc:
             raise TransportError(f"{self.name}: {exc}") from exc
+        try:  # whatever happens before the dot, closing the connection (a kill does too) drops the transaction
+            try:
+                refused = self._open_data(conn, sender, recipients, len(body))
+                conn.send(body)
+            except (smtplib.SMTPException, OSError) as exc:
+                raise TransportError(f"{self.name}: {exc}") from exc
+            if not commit():  # in DATA nothing but the dot or a close ends it: RSET would be message text
+                raise SendAborted(f"{self.name}: {message_id} taken by another sender, cut before its end")
+            self._end_data(conn, message_id)
+        finally:
+            conn.close()
         if refused:
             log.warning("some recipients refused for %s: %s", message_id, refused)
+
+    def _open_data(self, conn: smtplib.SMTP, sender: str, recipients: Sequence[str],
+                   size: int) -> dict[str, tuple[int, bytes]]:
+        """MAIL, RCPT, DATA up to the 354; the recipients refused (all refused: TransportError)."""
+        code, reply = conn.mail(sender, [f"SIZE={size}"] if conn.has_extn("size") else [])
+        if code != 250:
+            raise TransportError(f"{self.name}: MAIL FROM refused: {code} {reply!r}")
+        refused = {}
+        for rcpt in recipients:
+            code, reply = conn.rcpt(rcpt)
+            if code not in (250, 251):
+                refused[rcpt] = (code, reply)
+        if len(refused) == len(recipients):
+            raise TransportError(f"{self.name}: all recipients refused: {refused}")
+        code, reply = conn.docmd("DATA")
+        if code != 354:
+            raise TransportError(f"{self.name}: DATA refused: {code} {reply!r}")
+        return refused
+
+    def _end_data(self, conn: smtplib.SMTP, message_id: str) -> None:
+        """The point of no return: the dot, then the verdict; a definite 4xx/5xx is TransportError."""
+        try:
+            conn.send(b".\r\n")
+            code, reply = conn.getreply()
+        except (smtplib.SMTPException, OSError) as exc:
+            raise DeliveryUncertain(f"{self.name}: no answer to the end of {message_id}: {exc}") from exc
+        if 400 <= code < 600:
+            raise TransportError(f"{self.name}: {message_id} refused at the end of data: {code} {reply!r}")
+        if not 200 <= code < 300:
+            raise DeliveryUncertain(f"{self.name}: unreadable answer to the end of {message_id}: {code} {reply!r}")
+        try:
+            conn.quit()
+        except (smtplib.SMTPException, OSError) as exc:  # accepted already: a failing QUIT changes nothing
+            log.debug("QUIT after %s: %s", message_id, exc)
 
 
 def from_url(url: str, base_dir: Path, password: str | None = None, timeout: float = 30.0) -> Transport:

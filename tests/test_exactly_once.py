@@ -1,6 +1,7 @@
 """Kill -9 at random points of a 50-message backlog, restart, again: every message processed once, every receipt
-sent once (DESIGN §7.3), or, when the kill fell between the SMTP exchange and its commit, flagged 'uncertain'
-for a human and never sent a second time (§7.2).
+sent once (DESIGN §7.3). A receipt cut before its final dot is resent (the server dropped it); only a kill in
+the few milliseconds between the dot and the 'sent' commit leaves one 'uncertain', for a human, never sent a
+second time (§7.2).
 
 The seed is random and printed; ``INTAKE_TEST_SEED=<n>`` replays a run.
 """
@@ -59,12 +60,14 @@ def test_sigkill_anywhere_in_a_backlog_then_restart_gives_each_case_and_receipt_
             kill_somewhere(daemon, db, rng, MESSAGES)
         daemon.start()
         wait_until(lambda: done(db) == MESSAGES and not imap_account.uids(), 120, "the whole backlog", daemon)
-        wait_until(lambda: not {r.state for r in outbox(db)} & {"pending", "sending"}, 30, "the outbox", daemon)
+        wait_until(lambda: not {r.state for r in outbox(db)} & {"pending", "sending", "committing"}, 30,
+                   "the outbox", daemon)
         assert daemon.stop() == 0
     finally:
         daemon.kill()
     check_messages(imap_account, db, raws)
     uncertain = check_receipts(smtp_sink, db)
+    print("receipts cut before their dot and resent:", daemon.output().count("before their end: pending again"))
     status = cli_status(config, imap_account)
     assert status["outbox"].get("uncertain", 0) == len(uncertain)
     assert sorted(u["id"] for u in status["uncertain"]) == sorted(r.id for r in uncertain)
@@ -88,7 +91,8 @@ def check_messages(account: MailAccount, db: object, raws: list[bytes]) -> None:
 
 
 def check_receipts(sink: SmtpSink, db: object) -> list:
-    """No receipt twice; every row 'sent' is in the sink once; the others are 'uncertain', few, and reported."""
+    """No receipt twice; every row 'sent' is in the sink once; the others are 'uncertain' (at most one per kill,
+    which must land between the 'committing' commit and the 'sent' one) and reported."""
     rows = outbox(db)  # type: ignore[arg-type]
     assert all(r.template.startswith("ministere.") for r in rows), "no quarantine notice: nothing went wrong"
     assert len(tags(r.subject for r in rows)) == MESSAGES and len(rows) == MESSAGES  # one receipt per case
@@ -103,7 +107,10 @@ def check_receipts(sink: SmtpSink, db: object) -> list:
     uncertain = [r for r in rows if r.state == "uncertain"]
     delivered = sum(received[next(iter(tags([r.subject])))] for r in uncertain)
     print(f"{KILLS} kills: {len(uncertain)} receipt(s) uncertain ({delivered} of them did arrive)")
-    assert len(uncertain) <= KILLS  # at most one SMTP exchange is in flight when a kill lands
+    # a kill before the dot leaves a receipt 'sending', resent after the restart: only the 'committing' -> dot
+    # -> 'sent' window (a loopback round trip and one commit) leaves one uncertain, and one send is in flight at a
+    # time, so each kill can cost at most one; the kills are timed near sends, so it happens (≈10% of kills)
+    assert len(uncertain) <= KILLS, [(r.id, r.last_error) for r in uncertain]
     assert STAFF not in {to for m in sink.messages() for to in [m["To"]]}
     return uncertain
 
