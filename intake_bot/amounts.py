@@ -50,9 +50,22 @@ class Amount:
     ttc: bool | None = None
 
 
+class _CharFold(dict[int, str]):
+    """Each character lowered, its accents dropped (one character for one), computed on first sight."""
+
+    def __missing__(self, code: int) -> str:
+        folded = unicodedata.normalize("NFKD", chr(code).lower())[:1] or chr(code)
+        if len(self) < 65_536:  # hostile text may use every code point: the table stays bounded
+            self[code] = folded
+        return folded
+
+
+_CHAR_FOLD = _CharFold()
+
+
 def _fold(text: str) -> str:
     """Lower case without accents, same length as the input (so offsets still match)."""
-    return "".join(unicodedata.normalize("NFKD", c.lower())[:1] or c for c in text).replace("\u2019", "'")
+    return (text.lower() if text.isascii() else text.translate(_CHAR_FOLD)).replace("\u2019", "'")
 
 
 def _number(digits: str, english: bool) -> Decimal:

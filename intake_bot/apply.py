@@ -72,12 +72,9 @@ class Applier:
 
     def intake(self, msg: ParsedMessage, received_on: date, key: str) -> cases.Intake:
         pieces = msg.pieces
-        report = kitmod.assess(self.kit, pieces, msg.body_text)
-        matches = {}
-        for piece in pieces:
-            match = classify.classify_piece(self.kit, piece)
-            if match is not None:
-                matches[piece.sha256] = match.item_id
+        found = [classify.classify_piece(self.kit, piece) for piece in pieces]  # once per piece
+        report = kitmod.assess(self.kit, pieces, msg.body_text, found)
+        matches = {piece.sha256: match.item_id for piece, match in zip(pieces, found) if match is not None}
         shown = tuple(a for a in msg.attachments if not a.inline)
         return cases.Intake(msg.from_addr, received_on, shown, report, matches, msg.problems, key)
 

@@ -224,12 +224,15 @@ def _section_evidence(kit: Kit, piece: Attachment, own: str | None) -> list[Evid
     return [Evidence(i, piece.filename, piece.sha256, section_location(s), "section") for i, (_, s) in chosen.items()]
 
 
-def assess(kit: Kit, pieces: Sequence[Attachment], body_text: str = "") -> KitReport:
-    """Check the dossier against the kit: each piece's own item, then items covered by sections of others."""
+def assess(kit: Kit, pieces: Sequence[Attachment], body_text: str = "",
+           matches: Sequence[classify.ItemMatch | None] | None = None) -> KitReport:
+    """Check the dossier against the kit: each piece's own item, then items covered by sections of others.
+    ``matches``, when given, is ``classify_piece`` of each piece (computed once by the caller)."""
     present: list[Evidence] = []
     unclassified: list[str] = []
-    for piece in pieces:
-        match = classify.classify_piece(kit, piece)
+    if matches is None:
+        matches = [classify.classify_piece(kit, piece) for piece in pieces]
+    for piece, match in zip(pieces, matches, strict=True):
         if match is None:
             unclassified.append(piece.filename)
         else:
