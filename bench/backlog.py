@@ -22,7 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from intake_bot import classify, config, decision  # noqa: E402
+from intake_bot import config, decision, facts  # noqa: E402
 from intake_bot.parsing import parse_message  # noqa: E402
 from intake_bot.wiring import App, build  # noqa: E402
 from tests.bot import private_dovecot, saisines, sink_process, write_config  # noqa: E402
@@ -71,7 +71,7 @@ def parse_and_core(app: App, raws: list[bytes]) -> tuple[float, float]:
         parsed = parse_message(raw, app.applier.limits)
         middle = time.perf_counter()
         decision.decide(parsed, app.applier.context(None, parsed))
-        classify.read_facts(parsed, app.applier.kit)
+        facts.read_facts(parsed, app.applier.kit)
         app.applier.intake(parsed, date(2026, 11, 25), "bench")
         alone, core = alone + middle - start, core + time.perf_counter() - middle
     return alone, core

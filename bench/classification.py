@@ -4,7 +4,7 @@
 
 Each round parses the 8 messages of ``examples/saisines/`` again (``parse_message``, inline extraction: no
 worker), so every round classifies fresh objects, as the pipeline does. For each message it then times what
-the pipeline does besides parsing and I/O: the decision, ``classify.read_facts`` and ``Applier.intake``
+the pipeline does besides parsing and I/O: the decision, ``facts.read_facts`` and ``Applier.intake``
 (kit assessment and per-piece matches). Goal: the core < 5 ms per message, pipeline <= 1.3x parse alone.
 ``--profile`` adds the cProfile top 15 (cumulative) of the core alone.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from intake_bot import classify, deadlines, decision
+from intake_bot import deadlines, decision, facts
 from intake_bot.apply import Applier, Policy
 from intake_bot.kit import Kit
 from intake_bot.limits import Limits
@@ -47,7 +47,7 @@ def applier() -> Applier:
 def core(app: Applier, parsed: ParsedMessage) -> None:
     """What the pipeline does with a parsed message besides I/O: decision, facts, kit report and matches."""
     decision.decide(parsed, app.context(None, parsed))
-    classify.read_facts(parsed, app.kit)
+    facts.read_facts(parsed, app.kit)
     app.intake(parsed, TODAY, "bench")
 
 

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from . import cases, classify, deadlines, partners, repository, rules
+from . import facts as factsmod
 from . import kit as kitmod
 from .decision import Context, Decision, OpenCase, Route, decide
 from .errors import TransitionRefused
@@ -104,7 +105,7 @@ class Applier:
         return row.status
 
     def _open(self, s: Session, row: InboundRow, msg: ParsedMessage, received_at: datetime, received_on: date) -> int:
-        facts = classify.read_facts(msg, self.kit)
+        facts = factsmod.read_facts(msg, self.kit)
         intake = self.intake(msg, received_on, f"inbound:{row.id}")
         now = self.clock()
         ref = next_reference(s, received_on.year)

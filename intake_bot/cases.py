@@ -9,7 +9,7 @@ from typing import Any
 
 from . import deadlines
 from .errors import DeadlineError, TransitionRefused
-from .classify import Facts
+from .facts import Facts
 from .kit import Evidence, Kit, KitReport
 from .model import Attachment, CaseKind, CaseState, Problem, Suspension
 

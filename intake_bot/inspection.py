@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from . import cases, classify
+from . import cases
+from .facts import read_facts
 from .decision import Decision, Route
 from .model import ParsedMessage
 
@@ -20,7 +21,7 @@ def _problems(problems: Any) -> list[dict[str, Any]]:
 def analysis(applier: Applier, msg: ParsedMessage, verdict: Decision) -> dict[str, Any]:
     kit = applier.kit
     intake = applier.intake(msg, date_today(applier), "inspect")
-    facts = classify.read_facts(msg, kit)
+    facts = read_facts(msg, kit)
     present, missing = cases.merge_evidence(kit, (), intake.report)
     labels = {item.id: item.label for item in kit.items}
     route = verdict.route.value

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from intake_bot.classify import BODY, classify_piece, fold, is_cover_letter, items_named_by, project_name, read_facts
+from intake_bot.classify import BODY, classify_piece, fold, is_cover_letter, items_named_by
+from intake_bot.facts import project_name, read_facts
 from intake_bot.commands import StaffCommand, parse_staff_command
 from intake_bot.rules import Verdict, auto_reply, case_tag, sender_allowed, staff_authenticated
 from intake_bot.kit import Kit

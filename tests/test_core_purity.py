@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "intake_bot"
-CORE = ("model", "kit", "classify", "rules", "commands", "decision", "amounts", "deadlines", "cases", "digest",
+CORE = ("model", "kit", "classify", "facts", "rules", "commands", "decision", "amounts", "deadlines", "cases", "digest",
         "reminders", "partners")
 FORBIDDEN = frozenset({"os", "io", "pathlib", "socket", "email", "sqlite3", "sqlalchemy", "sqlmodel", "smtplib",
                        "imaplib", "imapclient", "subprocess", "shutil", "requests", "urllib", "http", "tempfile",

@@ -6,7 +6,6 @@ import hashlib
 import re
 from datetime import timedelta
 from email import message_from_bytes, policy
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select

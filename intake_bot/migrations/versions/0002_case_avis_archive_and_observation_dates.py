@@ -6,7 +6,6 @@ Create Date: 2026-11-25 17:38:58.856879
 """
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
 
 
 revision = '0002'
