@@ -25,7 +25,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 from intake_bot import config, decision, facts  # noqa: E402
 from intake_bot.parsing import parse_message  # noqa: E402
 from intake_bot.wiring import App, build  # noqa: E402
-from tests.bot import private_dovecot, saisines, sink_process, write_config  # noqa: E402
+from tests.bot import saisines, sink_process, write_config  # noqa: E402
+from tests.servers import private_dovecot  # noqa: E402
 from tests.servers import MailAccount  # noqa: E402
 
 

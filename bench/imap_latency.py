@@ -19,7 +19,7 @@ from email.message import EmailMessage
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from tests.bot import private_dovecot  # noqa: E402
+from tests.servers import private_dovecot  # noqa: E402
 from tests.servers import DOMAIN, MailAccount  # noqa: E402
 
 

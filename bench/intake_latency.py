@@ -26,7 +26,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 from aiosmtpd.controller import Controller  # noqa: E402
 
 from intake_bot.report import read_health  # noqa: E402
-from tests.bot import Daemon, dossier, private_dovecot, wait_until, write_config  # noqa: E402
+from tests.bot import Daemon, dossier, wait_until, write_config  # noqa: E402
+from tests.servers import private_dovecot  # noqa: E402
 from tests.servers import MailAccount, SmtpSink  # noqa: E402
 
 DECIDED = re.compile(r"^(\S+ \S+) INFO intake_bot\.pipeline: message <[^>]*\.n(\d+)@")

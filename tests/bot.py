@@ -10,11 +10,9 @@ import email
 import email.policy
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -26,7 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from intake_bot.tables import InboundRow, OutboxRow
-from tests.servers import DovecotServer, MailAccount, free_port
+from tests.servers import MailAccount, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "saisines"
@@ -212,20 +210,6 @@ def fresh_database(pg_url: str, name: str) -> str:
 
 
 # --- outside pytest (the benchmarks) ---------------------------------------------------------------------
-
-@contextlib.contextmanager
-def private_dovecot() -> Iterator[DovecotServer]:
-    """A Dovecot of its own, as the ``dovecot`` fixture starts it, stopped and removed at the end."""
-    d = Path(tempfile.mkdtemp(prefix="dc-", dir="/tmp"))  # short path, every parent o+x (see tests/servers.py)
-    d.chmod(0o755)
-    server = DovecotServer(d)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(d, ignore_errors=True)
-
 
 @contextlib.contextmanager
 def sink_process(maildir: Path) -> Iterator[int]:

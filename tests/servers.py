@@ -256,12 +256,9 @@ class DovecotServer(MailAccount):
                               text=True, timeout=30).stdout
 
 
-@pytest.fixture(scope="session")
-def dovecot() -> Iterator[DovecotServer]:
-    if not (shutil.which("dovecot") and shutil.which("doveadm") and shutil.which("openssl")):
-        pytest.skip("dovecot not installed (apt-get install dovecot-imapd dovecot-lmtpd)")
-    if os.geteuid() != 0:
-        pytest.skip("the Dovecot fixture needs root (mail processes run as nobody)")
+@contextlib.contextmanager
+def private_dovecot() -> Iterator[DovecotServer]:
+    """A Dovecot of its own in a fresh directory, stopped and removed at the end (fixtures and benchmarks)."""
     d = pathlib.Path(tempfile.mkdtemp(prefix="dc-", dir="/tmp"))  # short: socket paths < 108 chars
     d.chmod(0o755)  # every parent must be o+x for the dovecot/nobody processes
     server = DovecotServer(d)
@@ -271,6 +268,16 @@ def dovecot() -> Iterator[DovecotServer]:
     finally:
         server.stop()
         shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[DovecotServer]:
+    if not (shutil.which("dovecot") and shutil.which("doveadm") and shutil.which("openssl")):
+        pytest.skip("dovecot not installed (apt-get install dovecot-imapd dovecot-lmtpd)")
+    if os.geteuid() != 0:
+        pytest.skip("the Dovecot fixture needs root (mail processes run as nobody)")
+    with private_dovecot() as server:
+        yield server
 
 
 @pytest.fixture
