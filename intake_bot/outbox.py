@@ -46,9 +46,9 @@ def _sent_today(s: Session, recipient: str, now: datetime) -> int:
     quoted JSON form (the same text on SQLite and PostgreSQL), then checked exactly: queueing stays cheap
     however many receipts the day already holds."""
     token = json.dumps(recipient).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    rows = s.execute(select(OutboxRow.recipients).where(
-        OutboxRow.created_at >= now - timedelta(days=1),
-        cast(OutboxRow.recipients, String).like(f"%{token}%", escape="\\"))).scalars()
+    rows = s.execute(select(OutboxRow.recipients).where(  # recipients first: created_at lies past the raw mail
+        cast(OutboxRow.recipients, String).like(f"%{token}%", escape="\\"),
+        OutboxRow.created_at >= now - timedelta(days=1))).scalars()
     return sum(1 for recipients in rows if recipient in recipients)
 
 
@@ -115,30 +115,40 @@ class Dispatcher:
             log.warning("%d outgoing mail(s) flagged uncertain after an interrupted send", flagged.rowcount)
         return int(flagged.rowcount)
 
-    def deliver_pending(self, limit: int = 100) -> int:
-        """Send what is pending; return how many were accepted by the transport."""
-        with Session(self.engine) as s:
-            rows = s.execute(select(OutboxRow.id, OutboxRow.raw, OutboxRow.recipients, OutboxRow.message_id,
-                                    OutboxRow.attempts).where(OutboxRow.state == "pending")
-                             .order_by(OutboxRow.id).limit(limit)).all()
-        return sum(self._deliver(_Mail(r.id, r.raw, list(r.recipients), r.message_id, r.attempts + 1))
-                   for r in rows)
+    def deliver_pending(self, limit: int = 100, keep_open: bool = False) -> int:
+        """Send what is pending; return how many were accepted by the transport. The transport's connection
+        serves every mail of the call, and outlives it with ``keep_open`` (a pass over the inbox delivers after
+        each message, then calls ``close``)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(OutboxRow.id, OutboxRow.raw, OutboxRow.recipients, OutboxRow.message_id,
+                                       OutboxRow.attempts).where(OutboxRow.state == "pending")
+                                .order_by(OutboxRow.id).limit(limit)).all()
+        try:
+            return sum(self._deliver(_Mail(r.id, r.raw, list(r.recipients), r.message_id, r.attempts + 1))
+                       for r in rows)
+        finally:
+            if not keep_open and rows:
+                self.close()
+
+    def close(self) -> None:
+        """Release the transport's connection, if it keeps one."""
+        close = getattr(self.transport, "close", None)
+        if close is not None:
+            close()
 
     def _claim(self, mail: _Mail) -> bool:
         """pending -> sending, only if still pending with the attempts we read (another sender did not take it)."""
-        with Session(self.engine) as s:
-            res = s.execute(update(OutboxRow).where(OutboxRow.id == mail.row_id, OutboxRow.state == "pending",
-                                                    OutboxRow.attempts == mail.attempts - 1)
-                            .values(state="sending", claimed_at=self.clock(), attempts=mail.attempts))
-            s.commit()
+        with self.engine.begin() as conn:
+            res = conn.execute(update(OutboxRow).where(OutboxRow.id == mail.row_id, OutboxRow.state == "pending",
+                                                       OutboxRow.attempts == mail.attempts - 1)
+                               .values(state="sending", claimed_at=self.clock(), attempts=mail.attempts))
             return res.rowcount == 1
 
     def _move(self, mail: _Mail, sources: tuple[str, ...], **values: object) -> bool:
         """Update the row if it is still this attempt's and in one of ``sources``; whether it was."""
-        with Session(self.engine) as s:
-            res = s.execute(update(OutboxRow).where(OutboxRow.id == mail.row_id, OutboxRow.state.in_(sources),
-                                                    OutboxRow.attempts == mail.attempts).values(**values))
-            s.commit()
+        with self.engine.begin() as conn:
+            res = conn.execute(update(OutboxRow).where(OutboxRow.id == mail.row_id, OutboxRow.state.in_(sources),
+                                                       OutboxRow.attempts == mail.attempts).values(**values))
             return res.rowcount == 1
 
     def _deliver(self, mail: _Mail) -> bool:

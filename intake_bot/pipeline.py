@@ -83,25 +83,31 @@ class Pipeline:
         Raises MailboxError when the mailbox fails (the daemon retries); ``stop`` ends the pass early."""
         counts = Counts()
         self.dispatcher.recover()
-        self.dispatcher.deliver_pending()  # what a previous run committed but did not send
-        with self._io:
-            refs = list(self.mailbox.pending())
-        current = Pass(self.clock(), len(refs))
-        with ReadAhead(self._prepare, refs, self.read_ahead) as ahead:
-            for item in ahead:
-                outcome = self._settle(item)
-                setattr(counts, outcome, getattr(counts, outcome) + 1)
-                if outcome == "failed":
-                    current.left.append(item.ref)
-                if stop is not None and stop.is_set():
-                    break
-            current.left += ahead.unread()
+        try:  # one outgoing connection serves the whole pass
+            self.dispatcher.deliver_pending(keep_open=True)  # what a previous run committed but did not send
+            with self._io:
+                refs = list(self.mailbox.pending())
+            current = Pass(self.clock(), len(refs))
+            with ReadAhead(self._prepare, refs, self.read_ahead) as ahead:
+                for item in ahead:
+                    outcome = self._settle(item)
+                    setattr(counts, outcome, getattr(counts, outcome) + 1)
+                    if outcome == "failed":
+                        current.left.append(item.ref)
+                    if stop is not None and stop.is_set():
+                        break
+                current.left += ahead.unread()
+        finally:
+            self.dispatcher.close()
         self.last_pass = current
         return counts
 
     def handle(self, ref: InboundRef) -> str:
         """Process one message on its own; return the Counts field it adds to."""
-        return self._settle(self._prepare(ref))
+        try:
+            return self._settle(self._prepare(ref))
+        finally:
+            self.dispatcher.close()
 
     # -- the reading half (reader thread) --------------------------------------------------------------------
     def _prepare(self, ref: InboundRef, isolate: Callable[[], None] = lambda: None) -> Prepared:
@@ -159,7 +165,7 @@ class Pipeline:
             log.exception("message %s failed", item.ref.key)
             status = self._record_failure(item.ref, exc)
         if status in FINAL:
-            self.dispatcher.deliver_pending()
+            self.dispatcher.deliver_pending(keep_open=True)  # run_once closes the connection at the end of the pass
             with self._io:
                 if FINAL[status] == "quarantined":
                     self.mailbox.quarantine(item.ref)

@@ -16,6 +16,7 @@ import smtplib
 import socket
 import ssl
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -101,6 +102,8 @@ class SmtpTransport:
         self.username, self.password, self.timeout = username, password, timeout
         self.context = context or ssl.create_default_context()
         self.name = f"smtp:{host}:{port}"
+        self._conn: smtplib.SMTP | None = None  # kept between messages: one connection for a pass, not one a mail
+        self._lock = threading.Lock()  # one message at a time on it
 
     def _connect(self) -> smtplib.SMTP:
         if self.implicit_tls:
@@ -124,24 +127,60 @@ class SmtpTransport:
 
     def send(self, raw: bytes, sender: str, recipients: Sequence[str], message_id: str,
              commit: Commit = _go) -> None:
+        """One message on the connection kept from the previous one (RSET first; a new connection when there is
+        none or it no longer answers). Any failure drops the connection: before the dot, closing it is what
+        drops the transaction; after it, the next message starts on a fresh one."""
         body = smtp_body(raw)
-        try:
-            conn = self._connect()
-        except (smtplib.SMTPException, OSError) as exc:
-            raise TransportError(f"{self.name}: {exc}") from exc
-        try:  # whatever happens before the dot, closing the connection (a kill does too) drops the transaction
+        with self._lock:
+            conn = self._ready()
+            done = False
             try:
-                refused = self._open_data(conn, sender, recipients, len(body))
-                conn.send(body)
-            except (smtplib.SMTPException, OSError) as exc:
-                raise TransportError(f"{self.name}: {exc}") from exc
-            if not commit():  # in DATA nothing but the dot or a close ends it: RSET would be message text
-                raise SendAborted(f"{self.name}: {message_id} taken by another sender, cut before its end")
-            self._end_data(conn, message_id)
-        finally:
-            conn.close()
+                try:
+                    refused = self._open_data(conn, sender, recipients, len(body))
+                    conn.send(body)
+                except (smtplib.SMTPException, OSError) as exc:
+                    raise TransportError(f"{self.name}: {exc}") from exc
+                if not commit():  # in DATA nothing but the dot or a close ends it: RSET would be message text
+                    raise SendAborted(f"{self.name}: {message_id} taken by another sender, cut before its end")
+                self._end_data(conn, message_id)
+                done = True
+            finally:
+                if not done:  # whatever happens before the dot, closing the connection (a kill does too) drops it
+                    self._drop()
         if refused:
             log.warning("some recipients refused for %s: %s", message_id, refused)
+
+    def _ready(self) -> smtplib.SMTP:
+        """The kept connection once RSET says it is idle and alive, else a new one (TransportError if none)."""
+        if self._conn is not None:
+            try:
+                code, _ = self._conn.rset()
+                if code == 250:
+                    return self._conn
+            except (smtplib.SMTPException, OSError) as exc:
+                log.debug("%s: kept connection gone (%s), reconnecting", self.name, exc)
+            self._drop()
+        try:
+            self._conn = self._connect()
+        except (smtplib.SMTPException, OSError) as exc:
+            raise TransportError(f"{self.name}: {exc}") from exc
+        return self._conn
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    def close(self) -> None:
+        """End the kept connection politely (QUIT): the end of a pass, or of a burst of mail."""
+        with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.quit()
+            except (smtplib.SMTPException, OSError) as exc:  # every mail on it is settled: nothing depends on it
+                log.debug("%s: QUIT: %s", self.name, exc)
+                conn.close()
 
     def _open_data(self, conn: smtplib.SMTP, sender: str, recipients: Sequence[str],
                    size: int) -> dict[str, tuple[int, bytes]]:
@@ -172,10 +211,6 @@ class SmtpTransport:
             raise TransportError(f"{self.name}: {message_id} refused at the end of data: {code} {reply!r}")
         if not 200 <= code < 300:
             raise DeliveryUncertain(f"{self.name}: unreadable answer to the end of {message_id}: {code} {reply!r}")
-        try:
-            conn.quit()
-        except (smtplib.SMTPException, OSError) as exc:  # accepted already: a failing QUIT changes nothing
-            log.debug("QUIT after %s: %s", message_id, exc)
 
 
 def from_url(url: str, base_dir: Path, password: str | None = None, timeout: float = 30.0) -> Transport:
