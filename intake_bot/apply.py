@@ -244,7 +244,7 @@ class Applier:
                "size": row.size, "received_at": row.received_at, "inbound_id": row.id, "mailbox": row.mailbox}
         spec = cases.MailSpec("staff.quarantaine", self.policy.notify, ctx, f"quarantine:{row.id}",
                               reply=False, auto_submitted="auto-generated")
-        queue(s, self.renderer, self.sender, spec, case_id=None, now=self.clock())
+        self.queue_mail(s, spec, None)
 
     # -- analysis (inspect) ------------------------------------------------------------------------------
     def analysis(self, msg: ParsedMessage) -> dict[str, Any]:

@@ -124,7 +124,7 @@ def case_ctx(case: CaseView, policy: deadlines.DeadlinePolicy, today: date) -> d
     return {"ref": case.ref, "project_name": case.project_name, "ministry": case.ministry,
             "kind": case.kind.value, "received_on": case.received_on, "estimated_cost_eur": case.estimated_cost_eur,
             "due_date": dl.due_date, "deemed_on": dl.deemed_on, "suspended": dl.suspended, "status": dl.label_fr,
-            "days_left": dl.days_left, "state_fr": STATE_FR[case.state]}
+            "days_left": dl.days_left, "state_fr": STATE_FR[case.state], "wording": dl.wording}
 
 
 def _mail_ctx(kit: Kit, case: CaseView, pieces: Sequence[Attachment], matches: dict[str, str],
@@ -132,10 +132,11 @@ def _mail_ctx(kit: Kit, case: CaseView, pieces: Sequence[Attachment], matches: d
     labels = {item.id: item.label for item in kit.items}
     present_ids = {e.item_id for e in case.present}
     recommended = [i.label for i in kit.items if not i.required and i.recommended and i.id not in present_ids]
-    return {"case": case_ctx(case, policy, today), "pieces": _piece_ctx(kit, pieces, matches),
+    case_view = case_ctx(case, policy, today)
+    return {"case": case_view, "pieces": _piece_ctx(kit, pieces, matches),
             "present": [{"label": labels.get(e.item_id, e.item_id), "evidence": e.text} for e in case.present],
             "missing": [labels.get(m, m) for m in case.missing], "missing_recommended": recommended,
-            "problems": [p.fr for p in problems], "wording": deadline_of(case, policy).wording}
+            "problems": [p.fr for p in problems], "wording": case_view["wording"]}
 
 
 @dataclass(frozen=True)
