@@ -1,9 +1,10 @@
 """Benchmarks of issue 4 (prints figures, asserts nothing). Run from the repository root:
 
-    .venv/bin/python bench/extraction.py [--rounds 15]
+    .venv/bin/python bench/extraction.py [--rounds 30] [--files a.docx b.pdf c.xlsx]
 
 1. Extraction cost: `intake_bot.extract.extract` in worker mode (as the pipeline runs it) against pypdf,
-   python-docx and openpyxl called directly on the same bytes. Goal: ratio <= 1.15.
+   python-docx and openpyxl called directly on the same bytes. Goal: ratio <= 1.15. On generated samples, or
+   with --files on real PDF/DOCX/XLSX files (then only this part runs).
 2. Peak RSS of the process tree (parser + extraction worker) while parsing one ~55 MB message carrying a
    40 MB PDF. Goal: <= 250 MB. Measured in a fresh child process: VmHWM (kernel peak RSS) of itself and
    of its extraction worker, and /proc sampling of the live tree every 5 ms.
@@ -49,6 +50,16 @@ def sample_files() -> dict[str, tuple[str, bytes]]:
     }
 
 
+def given_files(paths: list[str]) -> dict[str, tuple[str, bytes]]:
+    """Files named on the command line, as sample_files() gives them: row label -> (file name, bytes)."""
+    found = {}
+    for path in map(Path, paths):
+        if path.suffix.lower() not in BARE:
+            raise SystemExit(f"{path}: not a {', '.join(BARE)} file")
+        found[f"{path.suffix[1:].upper()} {path.name}"] = (path.name, path.read_bytes())
+    return found
+
+
 def bare_pdf(data: bytes) -> object:
     from pypdf import PdfReader
 
@@ -77,31 +88,36 @@ def bare_xlsx(data: bytes) -> object:
     return out
 
 
+BARE: dict[str, Callable[[bytes], object]] = {".pdf": bare_pdf, ".docx": bare_docx, ".xlsx": bare_xlsx}
+
+
 def timed(call: Callable[[], object]) -> float:
     started = time.perf_counter()
     call()
     return time.perf_counter() - started
 
 
-def cost(rounds: int) -> None:
+def cost(rounds: int, files: dict[str, tuple[str, bytes]]) -> None:
+    """`files`: row label -> (file name, bytes); the bare reader is chosen by the name's suffix."""
     limits = Limits()
-    bare = {"PDF (pypdf)": bare_pdf, "DOCX (python-docx)": bare_docx, "XLSX (openpyxl)": bare_xlsx}
+    width = max(20, *(len(label) + 2 for label in files))
     print(f"1. Extraction cost over {rounds} interleaved rounds, worker reused (goal: ratio <= 1.15)")
     print("   best run (least disturbed by other processes), then median in brackets")
-    print(f"   {'format':<20}{'size':>8}{'bare':>16}{'worker':>16}{'ratio':>13}{'inline':>16}{'ratio':>13}")
-    for label, (name, data) in sample_files().items():
+    print(f"   {'format':<{width}}{'size':>8}{'bare':>16}{'worker':>16}{'ratio':>13}{'inline':>16}{'ratio':>13}")
+    for label, (name, data) in files.items():
+        bare = BARE[Path(name).suffix.lower()]
         extract(name, "", data, limits)  # start the worker, warm its imports
         runs: dict[str, list[float]] = {"bare": [], "worker": [], "inline": []}
         for _ in range(rounds):  # interleaved, so drift affects every contender alike
-            runs["bare"].append(timed(lambda f=bare[label], d=data: f(d)))
+            runs["bare"].append(timed(lambda f=bare, d=data: f(d)))
             runs["worker"].append(timed(lambda n=name, d=data: extract(n, "", d, limits)))
             runs["inline"].append(timed(lambda n=name, d=data: extract(n, "", d, limits, inline=True)))
         best = {k: min(v) for k, v in runs.items()}
         mid = {k: statistics.median(v) for k, v in runs.items()}
         cells = [f"{best[k] * 1000:7.1f} ({mid[k] * 1000:5.1f})ms" for k in ("bare", "worker", "inline")]
         ratios = [f"{best[k] / best['bare']:6.2f} ({mid[k] / mid['bare']:.2f})" for k in ("worker", "inline")]
-        print(f"   {label:<20}{len(data) / 1024:>6.0f}kB{cells[0]:>16}{cells[1]:>16}{ratios[0]:>13}{cells[2]:>16}"
-              f"{ratios[1]:>13}")
+        print(f"   {label:<{width}}{len(data) / 1024:>6.0f}kB{cells[0]:>16}{cells[1]:>16}{ratios[0]:>13}"
+              f"{cells[2]:>16}{ratios[1]:>13}")
     default_pool().close()
 
 
@@ -203,13 +219,17 @@ def _sample(peak: list[int]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--files", nargs="+", metavar="FILE", help="real .pdf/.docx/.xlsx files to measure instead")
     parser.add_argument("--rss-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
         rss_child(args.rss_child)
         return
-    cost(args.rounds)
+    if args.files:
+        cost(args.rounds, given_files(args.files))
+        return
+    cost(args.rounds, sample_files())
     memory()
 
 

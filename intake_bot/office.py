@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from .limits import Limits
 from .model import Extraction, Section
@@ -57,20 +58,19 @@ class TextSink:
 
 def read_docx(data: bytes, limits: Limits) -> Extraction:
     from docx import Document
-    from docx.table import Table
 
-    document = Document(io.BytesIO(data))
-    levels = _HeadingLevels(document.styles.element)
+    document = Document(io.BytesIO(data))  # python-docx opens the package and the styles; _WordPaths reads the text
+    word, levels = _word(), _HeadingLevels(document.styles.element)
     sink = TextSink(limits)
-    for block in document.iter_inner_content():
+    for block in word.blocks(document.element.body):
         if sink.full:
             break
-        if isinstance(block, Table):
-            for row in _table_rows(block):
+        if block.tag == word.table:
+            for row in word.table_rows(block):
                 sink.line(row)
             continue
-        text = block.text.strip()
-        level = levels.of(block._p.style) if text else None  # the style id, without python-docx's slow lookup
+        text = word.paragraph_text(block).strip()
+        level = levels.of(word.style(block)) if text else None
         if level is not None:
             sink.heading(text, level, "titre du document" if level == 0 else f"titre {level}")
         else:
@@ -111,16 +111,75 @@ class _HeadingLevels:
         return self.of(style.basedOn_val, hops + 1)
 
 
-def _table_rows(table) -> Iterable[str]:  # type: ignore[no-untyped-def]
-    for row in table.rows:
-        seen: set[int] = set()
-        cells = []
-        for cell in row.cells:  # a merged cell comes back once per grid column it spans
-            if id(cell._tc) not in seen:
-                seen.add(id(cell._tc))
-                cells.append(cell.text.strip())
-        if any(cells):
-            yield "\t".join(cells)
+# Where runs may sit inside a paragraph: hyperlinks, tracked insertions and moves, smart tags, custom XML, simple
+# fields, content controls, bidi wrappers. Runs in deletions (w:del, w:moveFrom) are left out, and so are text boxes
+# (their paragraphs sit inside a run's drawing, twice: mc:Choice and mc:Fallback) and mc:AlternateContent runs.
+_RUN_PARENTS = ("p", "hyperlink", "ins", "moveTo", "smartTag", "customXml", "fldSimple", "sdtContent", "dir", "bdo")
+_RUN_MARKS = ("t", "tab", "br", "cr", "noBreakHyphen", "ptab")  # what python-docx's CT_R.text reads
+
+
+class _WordPaths:
+    """Compiled XPaths over python-docx's element tree: python-docx's own `Paragraph.text` and `_Cell.text` compile
+    an XPath on every call, and skip the runs wrapped in insertions, smart tags or content controls."""
+
+    def __init__(self) -> None:
+        from docx.oxml.ns import nsmap, qn
+        from lxml import etree  # type: ignore[import-untyped]
+
+        def xpath(expression: str, **options: bool) -> etree.XPath:
+            return etree.XPath(expression, namespaces=nsmap, **options)
+
+        def any_of(axis: str, names: Iterable[str]) -> str:
+            return " or ".join(f"{axis}::w:{name}" for name in names)
+
+        # one pass: the text nodes of w:t, and the w:tab, w:br... elements themselves, in document order
+        self._run_content = xpath(f".//w:r[{any_of('parent', _RUN_PARENTS)}]"
+                                  "[not(ancestor::w:del or ancestor::w:moveFrom or ancestor::w:txbxContent)]"
+                                  f"/*[{any_of('self', _RUN_MARKS)}]/descendant-or-self::node()[not(self::w:t)]",
+                                  smart_strings=False)
+        self.style = xpath("string(w:pPr/w:pStyle/@w:val)")
+        self._rows = xpath("w:tr | w:sdt/w:sdtContent/w:tr | w:customXml/w:tr")
+        self._cells = xpath("w:tc | w:sdt/w:sdtContent/w:tc | w:customXml/w:tc")
+        self._continued = xpath("boolean(w:tcPr/w:vMerge[not(@w:val) or @w:val = 'continue'])")
+        self.paragraph, self.table = qn("w:p"), qn("w:tbl")
+        self._sdt, self._sdt_content, self._custom = qn("w:sdt"), qn("w:sdtContent"), qn("w:customXml")
+
+    def blocks(self, parent):  # type: ignore[no-untyped-def]
+        """Paragraphs and tables of a body or a cell in document order, content controls and custom XML opened."""
+        for child in parent.iterchildren(self.paragraph, self.table, self._sdt, self._custom):
+            if child.tag == self._sdt:
+                content = child.find(self._sdt_content)
+                if content is not None:
+                    yield from self.blocks(content)
+            elif child.tag == self._custom:
+                yield from self.blocks(child)
+            else:
+                yield child
+
+    def paragraph_text(self, p) -> str:  # type: ignore[no-untyped-def]
+        """What python-docx's `Paragraph.text` gives (str(w:tab) is a tab...), plus the runs it does not reach."""
+        return "".join(item if isinstance(item, str) else str(item) for item in self._run_content(p))
+
+    def table_rows(self, tbl) -> Iterator[str]:  # type: ignore[no-untyped-def]
+        """One tab-separated line per row; a merged cell once, a vertically merged cell empty below its first row."""
+        for tr in self._rows(tbl):
+            cells = ["" if self._continued(tc) else self._cell_text(tc) for tc in self._cells(tr)]
+            if any(cells):
+                yield "\t".join(cells)
+
+    def _cell_text(self, tc) -> str:  # type: ignore[no-untyped-def]
+        lines: list[str] = []
+        for block in self.blocks(tc):
+            if block.tag == self.table:
+                lines.extend(self.table_rows(block))  # a nested table: its rows, one line each, within the cell
+            else:
+                lines.append(self.paragraph_text(block))
+        return "\n".join(lines).strip()
+
+
+@functools.cache
+def _word() -> _WordPaths:
+    return _WordPaths()
 
 
 def read_xlsx(data: bytes, limits: Limits) -> Extraction:
