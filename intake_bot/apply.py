@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from .limits import Limits
 from .mailbox import InboundRef
 from .model import ParsedMessage
 from .outbox import Sender, queue
+from .parsing import part_with_digest
 from .render import Renderer
 from .store import BlobStore, case_by_ref, next_reference, session
 from .tables import CaseRow, InboundRow
@@ -195,13 +195,7 @@ class Applier:
         if inbound is None or not self.blobs.path(inbound.sha256).exists():
             return None
         raw = self.blobs.get(inbound.sha256)
-        if not ref.sha256:
-            return raw
-        for part in message_from_bytes(raw, policy=email_policy.default).walk():
-            data = part.get_payload(decode=True) if not part.is_multipart() else None
-            if isinstance(data, bytes) and hashlib.sha256(data).hexdigest() == ref.sha256:
-                return data
-        return None
+        return part_with_digest(raw, ref.sha256, self.limits) if ref.sha256 else raw
 
     def _due(self, case: cases.CaseView) -> tuple[date | None, date | None]:
         if case.state is not cases.CaseState.UNDER_REVIEW and case.state is not cases.CaseState.AWAITING_COMPLEMENT:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from email.message import Message
 
@@ -52,10 +52,13 @@ class Content:
 
 
 class Walker:
-    """Walks one message tree; `count` (pieces listed) is shared with the messages forwarded inside it."""
+    """Walks one message tree; `count` (pieces listed) is shared with the messages forwarded inside it.
 
-    def __init__(self, limits: Limits, extractor: Extractor) -> None:
-        self.limits, self.extractor = limits, extractor
+    `bodies=False` only finds the file parts (`pieces`): body text and signatures are not decoded.
+    """
+
+    def __init__(self, limits: Limits, extractor: Extractor, *, bodies: bool = True) -> None:
+        self.limits, self.extractor, self.bodies = limits, extractor, bodies
         self.count = self.dropped = self.unwrapped = 0
 
     def message(self, root: Part, depth: int) -> Content:
@@ -74,6 +77,18 @@ class Walker:
         if "-----BEGIN PGP SIGNATURE-----" in content.body_text:
             content.signatures.append(Signature("pgp", signature.pgp_signer(content.body_text.encode())))
         return content
+
+    def pieces(self, root: Part, depth: int = 0) -> Iterator[Part]:
+        """The parts `message` reads as files, in its order: a forwarded message, then its own pieces.
+
+        Pieces inside files (ZIP members, winmail.dat, attached .eml) are not MIME parts: not listed.
+        """
+        content = Content()
+        self._visit(root, content, related=False)
+        for part, _ in content.files:
+            yield part
+            if part.children and depth + 1 <= self.limits.max_archive_depth:
+                yield from self.pieces(part.children[0], depth + 1)
 
     def _visit(self, part: Part, content: Content, related: bool) -> None:
         for code in part.defects:
@@ -96,6 +111,8 @@ class Walker:
             content.files.append((part, related))
 
     def _body(self, part: Part, content: Content, ctype: str) -> None:
+        if not self.bodies:
+            return
         data, defects = part.body()
         charset = part.param("charset")
         text, ok = decode(data, charset)
@@ -109,6 +126,8 @@ class Walker:
         kind = SIGNATURES.get(part.content_type)
         if kind is None:
             self._visit(part, content, related)
+            return
+        if not self.bodies:
             return
         data, _ = part.body()
         subject = signature.smime_signer(data) if kind == "smime" else signature.pgp_signer(data)
@@ -195,6 +214,15 @@ def _shown(part: Part, name: str, sources: set[str], related: bool) -> bool:
 
 def _header_text(part: Part, name: str) -> str:
     return mimepart.safe(lambda: str(part.headers.get(name, "") or ""), "").strip()
+
+
+def file_parts(root: Part, limits: Limits) -> Iterator[Part]:
+    """The parts a Walker reads as files (attachments, inline images, forwarded mail and their own pieces)."""
+    return Walker(limits, _no_reading, bodies=False).pieces(root)
+
+
+def _no_reading(name: str, ctype: str, body: memoryview, encoding: str, depth: int) -> Read:
+    raise AssertionError("file_parts finds parts, it does not read them")
 
 
 def read_embedded(data: bytes, limits: Limits, extractor: Extractor, depth: int) -> Extraction:

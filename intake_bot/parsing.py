@@ -8,6 +8,7 @@ re-encoded in memory: a 50 MB dossier must not cost 300 MB. Documents are read b
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import logging
 import re
 from datetime import datetime
@@ -15,13 +16,13 @@ from email.message import EmailMessage
 from typing import Any
 
 from . import mimepart
-from .content import Walker
+from .content import Walker, file_parts
 from .extract import Read, extract_encoded
 from .limits import Limits
 from .model import ParsedMessage
 from .problem import problem
 
-__all__ = ["parse_message"]
+__all__ = ["parse_message", "part_with_digest"]
 
 log = logging.getLogger("intake_bot.parsing")
 _MSGID = re.compile(r"<[^<>\s]+>")
@@ -66,6 +67,23 @@ def _parse(raw: bytes, limits: Limits, extractor: Any) -> ParsedMessage:
     return ParsedMessage(**envelope(root.headers), body_text=body,
                          attachments=tuple(content.attachments), problems=tuple(problems),
                          signatures=tuple(content.signatures), is_report=root.content_type == "multipart/report")
+
+
+def part_with_digest(raw: bytes, sha256: str, limits: Limits = DEFAULT_LIMITS) -> bytes | None:
+    """The decoded bytes of the first piece of `raw` whose SHA-256 is `sha256`, or None.
+
+    Looks at the parts `parse_message` lists as files, on its walk: attachments and inline images, through
+    multipart/* (signed, related, digest…) and opaque S/MIME signed data, forwarded messages (message/rfc822,
+    the message itself and its own pieces). Body text is not a piece; pieces inside ZIP archives, winmail.dat
+    or attached .eml files are not looked for. One part is decoded at a time.
+    """
+    wanted = sha256.strip().lower()
+    for part in file_parts(mimepart.parse(raw, limits), limits):
+        data, _ = part.body()
+        if hashlib.sha256(data).hexdigest() == wanted:
+            return data
+        del data  # not two decoded pieces in memory at once
+    return None
 
 
 def _header_end(raw: bytes, limits: Limits) -> int:
