@@ -12,16 +12,18 @@ from datetime import timezone
 from typing import Any
 
 from imapclient import DELETED, IMAPClient
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import CapabilityError, IMAPClientAbortError, IMAPClientError
 
 from intake_bot.errors import ConfigError, MailboxError
-from intake_bot.imap_connection import NETWORK_ERRORS, ImapConnection, tls_context
+from intake_bot.imap_connection import NETWORK_ERRORS, ImapConnection, describe, tls_context
 from intake_bot.mailbox import InboundRef, MailKey
 
 log = logging.getLogger("intake_bot.imap")
 
 _FETCH_CHUNK = 2000  # UIDs per FETCH: keeps the command line far below Dovecot's 64 KiB limit
 _URL_OPTIONS = frozenset({"starttls", "verify", "cafile"})
+# what a wait may meet when close() cuts its connection (ValueError: imaplib on a file closed meanwhile)
+_WAIT_ERRORS: tuple[type[BaseException], ...] = (*NETWORK_ERRORS, ValueError)
 
 
 def _flag(query: dict[str, str], key: str, default: bool) -> bool:
@@ -33,6 +35,15 @@ def _flag(query: dict[str, str], key: str, default: bool) -> bool:
     if value in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"mailbox URL: {key}={value!r} is not a yes/no value")
+
+
+def _copies(client: IMAPClient, command: Callable[[], Any]) -> bool:
+    """Run a UID COPY or MOVE of one message: did it copy it? A server with UIDPLUS answers ``[COPYUID …]``
+    when it did (RFC 4315 §3), nothing when the UID matched no message; without UIDPLUS, assume it did."""
+    untagged = client._imap.untagged_responses  # imaplib files response codes there (imapclient drops them)
+    untagged.pop("COPYUID", None)
+    command()
+    return bool(untagged.pop("COPYUID", None)) or not client.has_capability("UIDPLUS")
 
 
 def _announces_mail(responses: Sequence[Any]) -> bool:
@@ -49,6 +60,9 @@ class ImapBox:
     certificate, at once. ``wait`` never raises: it spends its timeout reconnecting if need be and
     returns True once connected again. The pipeline therefore loops on ``pending()`` then ``wait()``,
     logging a ``MailboxError`` and carrying on; ``health()`` tells ``intake-bot status`` how it goes.
+    A message already gone when it is to be moved (another session moved or expunged it) is not an error.
+
+    ``close()`` may come from another thread while one waits: that wait returns False at once.
     """
 
     def __init__(self, host: str, port: int, *, ssl: bool, starttls: bool, username: str,
@@ -57,7 +71,7 @@ class ImapBox:
                  ssl_context: ssl_lib.SSLContext | None = None, timeout: float = 30.0,
                  idle_renew: float = 25 * 60, poll_interval: float = 30.0, max_backoff: float = 300.0,
                  retry_for: float = 60.0, use_idle: bool = True, use_move: bool = True,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] | None = None,
                  rand: Callable[[], float] = random.random,
                  client_factory: Callable[..., IMAPClient] = IMAPClient) -> None:
         if ssl and starttls:
@@ -119,18 +133,28 @@ class ImapBox:
         self.conn.call("quarantine", lambda client: self._move(client, ref, self.quarantine_folder))
 
     def wait(self, timeout: float) -> bool:
-        """IDLE (or poll) until new mail or timeout; after a lost connection, True once reconnected."""
+        """IDLE (or poll) until new mail or timeout; after a lost connection, True once reconnected.
+        False at once, without error, when ``close()`` is called meanwhile from another thread."""
         deadline = self.conn.clock() + timeout
-        while self.conn.clock() < deadline:
-            if self.conn.client is None:
-                return self.conn.reconnect_until(deadline)
-            try:
-                return self._watch(self.conn.client, deadline)
-            except NETWORK_ERRORS as exc:
-                self.conn.failed("wait", exc)
+        with self.conn.waiting() as closed:
+            while self.conn.clock() < deadline and not closed.is_set():
+                client = self.conn.client
+                if client is None:
+                    return self.conn.reconnect_until(deadline)
+                try:
+                    return self._watch(client, deadline) and not closed.is_set()
+                except _WAIT_ERRORS as exc:
+                    if closed.is_set():  # close() cut the connection under us: what it wanted, not a failure
+                        log.debug("wait on %s ended by close (%s)", self.name, describe(exc, self.conn.host))
+                        return False
+                    if not isinstance(exc, NETWORK_ERRORS):
+                        raise
+                    self.conn.failed("wait", exc)
         return False
 
     def close(self) -> None:
+        """LOGOUT; from another thread during ``wait``, or after an IDLE cut short, the connection is shut
+        down instead (the server answers nothing before DONE) and that wait returns False at once."""
         self.conn.close()
 
     def health(self) -> dict[str, Any]:
@@ -184,17 +208,41 @@ class ImapBox:
                         ref.key, self._uidvalidity)
             return
         self._ensure_folder(client, folder)
-        uids = [int(ref.key.uid)]
+        uid = int(ref.key.uid)
+        try:
+            moved = self._transfer(client, uid, folder)
+        except IMAPClientError as exc:  # a NO or BAD; a lost connection (abort, OSError) is for conn.call
+            if isinstance(exc, (IMAPClientAbortError, CapabilityError)) or not self._gone(client, uid, exc):
+                raise
+            moved = False
+        if moved:
+            log.info("moved %s to %s", ref.key, folder)
+        else:  # what the move was for: another instance, or a person, moved or deleted it first
+            log.info("%s is no longer in %s (another session moved or expunged it): nothing to move to %s",
+                     ref.key, self.folder, folder)
+
+    def _transfer(self, client: IMAPClient, uid: int, folder: str) -> bool:
+        """MOVE, or COPY + ``\\Deleted`` + EXPUNGE. False when the server says it moved nothing: a UID no longer
+        in the folder is no error in a UID command (RFC 3501 §6.4.8), the answer is OK without COPYUID."""
+        uids = [uid]
         if self.use_move and client.has_capability("MOVE"):
-            client.move(uids, folder)
+            return _copies(client, lambda: client.move(uids, folder))
+        if not _copies(client, lambda: client.copy(uids, folder)):
+            return False
+        client.add_flags(uids, [DELETED], silent=True)
+        if client.has_capability("UIDPLUS"):
+            client.uid_expunge(uids)
         else:
-            client.copy(uids, folder)
-            client.add_flags(uids, [DELETED], silent=True)
-            if client.has_capability("UIDPLUS"):
-                client.uid_expunge(uids)
-            else:
-                client.expunge()  # no UIDPLUS: also expunges others' \Deleted mail in this folder
-        log.info("moved %s to %s", ref.key, folder)
+            client.expunge()  # no UIDPLUS: also expunges others' \Deleted mail in this folder
+        return True
+
+    def _gone(self, client: IMAPClient, uid: int, exc: IMAPClientError) -> bool:
+        """After a NO to the move: is the message no longer in the folder? ``[EXPUNGEISSUED]`` (RFC 5530) says
+        so for Dovecot when another session expunged it; otherwise a UID SEARCH tells (a network error here
+        goes to conn.call like any other)."""
+        if "EXPUNGEISSUED" in str(exc).upper():
+            return True
+        return not client.search(["UID", str(uid)])
 
     def _ensure_folder(self, client: IMAPClient, folder: str) -> None:
         if folder in self._folders:
@@ -224,12 +272,13 @@ class ImapBox:
     def _idle_once(self, client: IMAPClient, seconds: float) -> bool:
         """One IDLE of at most ``seconds`` (kept under the server's 29-minute limit), always ended by DONE."""
         client.idle()
-        self.conn.idling = True
+        self.conn.in_idle = self.conn.idling = True
         try:
             responses = client.idle_check(timeout=seconds)
         finally:
             self.conn.idling = False
         _, more = client.idle_done()  # on a dropped connection this raises: wait() reconnects
+        self.conn.in_idle = False
         self.conn.succeeded()
         return _announces_mail([*responses, *more])
 

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
+from . import durable
 from .errors import MailboxError
 
 log = logging.getLogger("intake_bot.mailbox")
@@ -139,7 +140,8 @@ class MaildirBox:
         if src is None:
             return  # already moved (e.g. by a previous run that crashed after the move)
         name = src.name if ":2," in src.name else src.name + ":2,S"
-        os.replace(src, self._folders[folder] / "cur" / name)
+        # both directories fsynced after the rename: a power cut must not bring the message back to the inbox
+        durable.replace(src, self._folders[folder] / "cur" / name)
 
     def mark_processed(self, ref: InboundRef) -> None:
         self._move(ref, self._processed)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +14,7 @@ from sqlalchemy import event, select, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
+from . import durable
 from .tables import CaseRow, CaseSequence
 
 log = logging.getLogger("intake_bot.store")
@@ -93,11 +92,12 @@ def case_by_ref(s: Session, ref: str) -> CaseRow | None:
 
 
 class BlobStore:
-    """Raw messages on disk, content-addressed by SHA-256 (``ab/cdef…``), written atomically."""
+    """Raw messages on disk, content-addressed by SHA-256 (``ab/cdef…``), written atomically and durably:
+    once ``put`` returns, the blob survives a power cut (file fsynced before its rename, directories after)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        root.mkdir(parents=True, exist_ok=True)
+        durable.ensure_dir(root)
 
     def path(self, digest: str) -> Path:
         return self.root / digest[:2] / digest[2:]
@@ -107,16 +107,12 @@ class BlobStore:
         dest = self.path(digest)
         if dest.exists():
             return digest
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
+        durable.ensure_dir(dest.parent)
+        tmp = durable.write_temp(dest.parent, data)
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, dest)
+            durable.replace(tmp, dest)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
         return digest
 

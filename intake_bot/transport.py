@@ -15,13 +15,13 @@ import re
 import smtplib
 import socket
 import ssl
-import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from . import durable
 from .errors import ConfigError, IntakeError, TransportError
 
 log = logging.getLogger("intake_bot.transport")
@@ -63,12 +63,13 @@ def smtp_body(raw: bytes) -> bytes:
 
 class DirTransport:
     """Writes each message as ``<digest of Message-ID>.eml``: re-sending the same message rewrites one file.
-    The end of the message is the atomic rename of a complete, fsynced temporary file."""
+    The end of the message is the atomic rename of a complete, fsynced temporary file, made durable by an
+    fsync of the directory: once ``send`` returns, the mail is there even after a power cut."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.name = f"dir:{path}"
-        path.mkdir(parents=True, exist_ok=True)
+        durable.ensure_dir(path)
 
     def file_for(self, message_id: str) -> Path:
         return self.path / (hashlib.sha256(message_id.encode()).hexdigest()[:32] + ".eml")
@@ -77,19 +78,23 @@ class DirTransport:
              commit: Commit = _go) -> None:
         dest = self.file_for(message_id)
         envelope = f"X-Envelope-From: {sender}\r\nX-Envelope-To: {', '.join(recipients)}\r\n".encode()
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".tmp-")
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(envelope + raw)
-                f.flush()
-                os.fsync(f.fileno())
-            if not commit():
-                raise SendAborted(f"{self.name}: {message_id} taken by another sender, not written")
-            os.replace(tmp, dest)  # atomic: when it fails, nothing was delivered
+            tmp = durable.write_temp(self.path, envelope + raw)
         except OSError as exc:
             raise TransportError(f"cannot write {dest}: {exc}") from exc
+        try:
+            if not commit():
+                raise SendAborted(f"{self.name}: {message_id} taken by another sender, not written")
+            try:
+                os.replace(tmp, dest)  # atomic: when it fails, nothing was delivered
+            except OSError as exc:
+                raise TransportError(f"cannot write {dest}: {exc}") from exc
         finally:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
+        try:
+            durable.fsync_dir(self.path)
+        except OSError as exc:  # the file is in place (a reader may have it) but might not survive a crash
+            raise DeliveryUncertain(f"{dest} written but its directory could not be flushed: {exc}") from exc
 
 
 class SmtpTransport:

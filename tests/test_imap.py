@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from imapclient import IMAPClient
@@ -369,3 +370,128 @@ def test_unreachable_server_raises_after_retry_for(imap_account: MailAccount) ->
     with pytest.raises(MailboxError, match="unreachable"):
         box.pending()
     assert time.monotonic() - start < 2.5
+
+
+# --- a message already gone when it is to be moved -----------------------------------------------
+
+class RecordingClient(IMAPClient):  # type: ignore[misc]  # imapclient ships no type hints
+    """The real client, keeping what the server answered NO to (a MOVE or COPY of a message gone meanwhile)."""
+
+    refusals: ClassVar[list[str]] = []
+
+    def move(self, messages: Any, folder: str) -> Any:
+        return self._recorded(super().move, messages, folder)
+
+    def copy(self, messages: Any, folder: str) -> Any:
+        return self._recorded(super().copy, messages, folder)
+
+    def _recorded(self, command: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return command(*args)
+        except IMAPClient.Error as exc:
+            RecordingClient.refusals.append(str(exc))
+            raise
+
+
+@pytest.mark.parametrize("taken_by", ["expunge", "move"])
+@pytest.mark.parametrize("use_move", [True, False], ids=["MOVE", "COPY+EXPUNGE"])
+@pytest.mark.servers
+def test_a_message_moved_or_expunged_by_another_session_counts_as_moved(
+        imap_account: MailAccount, open_box: Callable[..., ImapBox], caplog: pytest.LogCaptureFixture,
+        use_move: bool, taken_by: str) -> None:
+    raws = [make_mail(f"m{i}") for i in range(3)]
+    imap_account.append_many(raws)
+    RecordingClient.refusals = []
+    box = open_box(use_move=use_move, client_factory=RecordingClient)
+    first, second, third = box.pending()
+    box.mark_processed(first)  # the Processed folder exists now: the next move goes straight to MOVE/COPY
+    with imap_account.client() as other:  # another instance got to the second message first
+        other.select_folder("INBOX")
+        if taken_by == "move":
+            other.move([int(second.key.uid)], "Processed")
+        else:
+            other.delete_messages([int(second.key.uid)])
+            other.expunge()
+    caplog.set_level(logging.INFO, logger="intake_bot.imap")
+    box.mark_processed(second)  # the box's session still lists it: Dovecot answers NO [EXPUNGEISSUED]
+    assert len(RecordingClient.refusals) == 1 and "EXPUNGEISSUED" in RecordingClient.refusals[0]
+    assert box.health()["last_error"] is None  # no reconnection, no retry: done
+    assert any("no longer in" in r.getMessage() and r.levelno == logging.INFO for r in caplog.records)
+    box.mark_processed(second)  # again, now that the session knows: OK from the server, still nothing moved
+    box.mark_processed(third)  # and the box goes on with the next message
+    in_processed = [m[b"BODY[]"] for m in imap_account.messages("Processed").values()]
+    assert sorted(in_processed) == sorted([raws[0], raws[2]] + ([raws[1]] if taken_by == "move" else []))
+    assert imap_account.uids() == [] and box.health()["last_error"] is None
+
+
+class RefusingMoves(IMAPClient):  # type: ignore[misc]  # imapclient ships no type hints
+    """A server refusing every MOVE for a reason of its own (over quota, say), the message still there."""
+
+    def move(self, messages: Any, folder: str) -> Any:
+        raise IMAPClient.Error("move failed: [OVERQUOTA] Quota exceeded (mailbox for user is full)")
+
+
+@pytest.mark.servers
+def test_a_refused_move_of_a_message_still_there_is_still_a_mailbox_error(
+        imap_account: MailAccount, open_box: Callable[..., ImapBox]) -> None:
+    imap_account.append(make_mail())
+    box = open_box(client_factory=RefusingMoves, retry_for=0.5)
+    (ref,) = box.pending()
+    with pytest.raises(MailboxError, match="OVERQUOTA"):
+        box.mark_processed(ref)
+    assert imap_account.uids() == [int(ref.key.uid)] and imap_account.uids("Processed") == []
+
+
+# --- close() while another thread waits -------------------------------------------------------------
+
+@pytest.mark.parametrize("use_idle", [True, False], ids=["IDLE", "polling"])
+@pytest.mark.servers
+def test_close_from_another_thread_ends_a_long_wait_at_once(
+        imap_account: MailAccount, open_box: Callable[..., ImapBox], caplog: pytest.LogCaptureFixture,
+        use_idle: bool) -> None:
+    box = open_box(use_idle=use_idle, poll_interval=60.0, timeout=40.0)  # a LOGOUT would hang until the IDLE ends
+    list(box.pending())
+    outcome: list[object] = []
+
+    def waiter() -> None:
+        try:
+            outcome.append(box.wait(60))
+        except BaseException as exc:  # noqa: BLE001 - the test wants to see anything it raises
+            outcome.append(exc)
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    wait_until(lambda: box.conn.waiter is not None and (box.health()["idle"] or not use_idle))
+    time.sleep(0.2)  # well inside idle_check, or the poll's sleep
+    start = time.monotonic()
+    box.close()
+    closed_after = time.monotonic() - start
+    thread.join(5)
+    assert not thread.is_alive() and outcome == [False]  # returned, quietly, nothing raised
+    assert closed_after < 5, f"close() took {closed_after:.1f} s"
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    health = box.health()
+    assert not health["connected"] and not health["idle"] and health["last_error"] is None
+    imap_account.append(make_mail())
+    assert len(list(box.pending())) == 1  # a closed box opens a new session when used again
+
+
+class Interrupted(BaseException):
+    """What the daemon's SIGTERM handler raises in the middle of an IDLE."""
+
+
+class InterruptedInIdle(IMAPClient):  # type: ignore[misc]  # imapclient ships no type hints
+    def idle_check(self, timeout: float | None = None) -> Any:
+        raise Interrupted()
+
+
+@pytest.mark.servers
+def test_close_after_an_idle_cut_short_does_not_wait_for_the_server(
+        imap_account: MailAccount, open_box: Callable[..., ImapBox]) -> None:
+    box = open_box(client_factory=InterruptedInIdle, timeout=20.0)
+    list(box.pending())
+    with pytest.raises(Interrupted):
+        box.wait(60)  # IDLE sent, never ended by DONE
+    start = time.monotonic()
+    box.close()
+    assert time.monotonic() - start < 5  # a LOGOUT would go unanswered for the 20 s read timeout
+    assert not box.health()["connected"]

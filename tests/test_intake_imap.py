@@ -241,3 +241,37 @@ def _distinct_prefixes(raws: list[bytes]) -> list[bytes]:
     for raw in raws:
         chosen.setdefault(hashlib.sha256(raw).hexdigest()[:2], raw)
     return list(chosen.values())[:3]
+
+
+class Outrun(Instrumented):
+    """Another instance of the bot, on its own IMAP session, moves each message to Processed just before
+    this one does (both processed it; the database dedups the rest)."""
+
+    def __init__(self, box: ImapBox, account: MailAccount) -> None:
+        super().__init__(box)
+        self.account = account
+
+    def mark_processed(self, ref: InboundRef) -> None:
+        with self.account.client() as other:
+            if not other.folder_exists("Processed"):
+                other.create_folder("Processed")
+            other.select_folder("INBOX")
+            other.move([int(ref.key.uid)], "Processed")
+        super().mark_processed(ref)
+
+
+def test_mail_another_instance_moved_first_is_done_not_a_lost_connection(
+        tmp_path: Path, imap_account: MailAccount, smtp_sink: SmtpSink) -> None:
+    app = make_app(tmp_path, imap_account, smtp_sink)
+    raws = saisines(2)
+    imap_account.append_many(raws)
+    box = Outrun(imap_account.box(), imap_account)
+    try:
+        counts = app.pipeline(box).run_once()
+        assert box.health()["last_error"] is None and box.health()["connected"]  # no reconnection, no retry
+    finally:
+        box.close()
+    assert counts.processed == 2 and counts.failed == 0 and box.moves == 2
+    assert [r.status for r in rows(app)] == ["processed", "processed"]
+    assert imap_account.uids() == []
+    assert sorted(m[b"BODY[]"] for m in imap_account.messages("Processed").values()) == sorted(raws)  # once each

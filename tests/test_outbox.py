@@ -241,3 +241,88 @@ def test_outbox_command_lists_resends_and_marks_sent(embedded: Any, clock: FakeC
     refused = bot("resend", str(second))
     assert refused.returncode == 2 and "is sent" in refused.stderr
     assert f"#{first} pending" in bot("list").stdout
+
+
+# --- durable renames: data fsynced before the rename, the directory after it (the outbox directory, and the
+# --- same rule for the blob store and the Maildir moves) ----------------------------------------------------
+
+@pytest.fixture
+def disk(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
+    """What reaches the disk, in order: ("fsync", path of the file or directory), ("replace", src, dest)."""
+    events: list[tuple[str, ...]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src: Any, dst: Any, **kw: Any) -> None:
+        real_replace(src, dst, **kw)
+        events.append(("replace", os.path.realpath(src), os.path.realpath(dst)))
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    return events
+
+
+def test_the_directory_transport_fsyncs_the_file_then_renames_then_fsyncs_the_directory(
+        tmp_path: Path, disk: list[tuple[str, ...]]) -> None:
+    out = DirTransport(tmp_path / "out")
+    outdir = str(out.path.resolve())
+
+    def commit() -> bool:
+        disk.append(("commit",))
+        return True
+    disk.clear()
+    out.send(b"Subject: x\r\n\r\nbody\r\n", "bot@example.test", ["a@example.test"], "<x@example.test>", commit)
+    dest = str(out.file_for("<x@example.test>").resolve())
+    assert [e[0] for e in disk] == ["fsync", "commit", "replace", "fsync"]
+    tmp = disk[0][1]
+    assert tmp.startswith(outdir + "/.tmp-") and disk[2] == ("replace", tmp, dest) and disk[3] == ("fsync", outdir)
+
+
+def test_a_directory_that_cannot_be_flushed_leaves_the_mail_uncertain_not_retried(
+        embedded: Any, clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from intake_bot import durable
+
+    (row,) = add_rows(embedded)
+    out = DirTransport(tmp_path / "out")
+
+    def broken(path: Path) -> None:
+        raise OSError(5, "Input/output error")
+    monkeypatch.setattr(durable, "fsync_dir", broken)
+    assert Dispatcher(embedded.engine, out, SENDER, clock).deliver_pending() == 0
+    assert state(embedded, row).state == "uncertain"  # in place, maybe read already: never resent blindly
+    assert len(list(out.path.glob("*.eml"))) == 1
+
+
+def test_blob_store_fsyncs_the_blob_before_its_rename_and_the_directories_after(
+        tmp_path: Path, disk: list[tuple[str, ...]]) -> None:
+    from intake_bot.store import BlobStore
+
+    blobs = BlobStore(tmp_path / "blobs")
+    root = str(blobs.root.resolve())
+    disk.clear()
+    digest = blobs.put(b"a raw message")
+    sub, dest = str(blobs.path(digest).parent.resolve()), str(blobs.path(digest).resolve())
+    assert disk[0] == ("fsync", root)  # the new ab/ directory itself
+    assert [e[0] for e in disk[1:]] == ["fsync", "replace", "fsync"]
+    assert disk[1][1].startswith(sub + "/.tmp-") and disk[2] == ("replace", disk[1][1], dest)
+    assert disk[3] == ("fsync", sub)
+    disk.clear()
+    assert blobs.put(b"a raw message") == digest and disk == []  # already there: nothing written
+
+
+def test_maildir_moves_fsync_both_directories_after_the_rename(tmp_path: Path, disk: list[tuple[str, ...]]) -> None:
+    from intake_bot.mailbox import MaildirBox
+
+    box = MaildirBox(tmp_path / "Maildir")
+    box.deliver(b"Subject: x\n\nbody\n")
+    (ref,) = box.pending()
+    disk.clear()
+    box.mark_processed(ref)
+    base = box.path.resolve()
+    assert [e[0] for e in disk] == ["replace", "fsync", "fsync"]
+    assert disk[0][1].startswith(f"{base}/new/") and disk[0][2].startswith(f"{base}/.Processed/cur/")
+    assert [e[1] for e in disk[1:]] == [f"{base}/.Processed/cur", f"{base}/new"]
+    box.mark_processed(ref)  # already moved: nothing more
+    assert len(disk) == 3
