@@ -6,11 +6,13 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -88,7 +90,7 @@ class Pipeline:
             with self._io:
                 refs = list(self.mailbox.pending())
             current = Pass(self.clock(), len(refs))
-            with ReadAhead(self._prepare, refs, self.read_ahead) as ahead:
+            with ReadAhead(self._claim, self._finish, refs, self.read_ahead) as ahead:
                 for item in ahead:
                     outcome = self._settle(item)
                     setattr(counts, outcome, getattr(counts, outcome) + 1)
@@ -105,52 +107,64 @@ class Pipeline:
     def handle(self, ref: InboundRef) -> str:
         """Process one message on its own; return the Counts field it adds to."""
         try:
-            return self._settle(self._prepare(ref))
+            return self._settle(self._finish(self._claim(ref, lambda: None)))
         finally:
             self.dispatcher.close()
 
     # -- the reading half (reader thread) --------------------------------------------------------------------
-    def _prepare(self, ref: InboundRef, isolate: Callable[[], None] = lambda: None) -> Prepared:
+    def _claim(self, ref: InboundRef, isolate: Callable[[], None]) -> Prepared:
+        """Look the message up, fetch it, count the attempt and store it (short I/O, done while the decider waits)."""
         try:
-            return self._read(ref, isolate)
+            return self._fetch(ref, isolate)
         except Exception as exc:  # noqa: BLE001 - the loop edge of the reader: handed to _settle with the message
             return Prepared(ref, error=exc)
 
-    def _read(self, ref: InboundRef, isolate: Callable[[], None]) -> Prepared:
+    def _finish(self, item: Prepared) -> Prepared:
+        """Parse a claimed message (the long part, mostly in the extraction worker)."""
+        if item.raw is None:
+            return item
+        try:
+            parsed = parse_message(item.raw, self.limits)
+            identity = message_identity(item.raw, parsed.message_id)
+        except Exception as exc:  # noqa: BLE001 - as in _claim
+            return Prepared(item.ref, error=exc)
+        return replace(item, raw=None, parsed=parsed, identity=identity)
+
+    def _fetch(self, ref: InboundRef, isolate: Callable[[], None]) -> Prepared:
         k = ref.key
         with Session(self.engine) as s:
             row = repository.inbound_at(s, k.mailbox, k.uidvalidity, k.uid)
-            status, tried = (row.status, row.attempts) if row is not None else ("new", 0)
+            status, tried, last_error = (row.status, row.attempts, row.last_error) if row is not None \
+                else ("new", 0, "")
         if tried and status not in FINAL:
             isolate()
         if status in FINAL:
             return Prepared(ref, status=status)  # committed by an earlier run that stopped before moving it
         if ref.size > self.max_message_bytes:  # decided on RFC822.SIZE: the body is never downloaded
             reason = f"message de {ref.size} octets, au-delà de la limite de {self.max_message_bytes} octets"
-            return Prepared(ref, status=self.applier.quarantine_unread(_id(self._attempt(ref)), ref,
-                                                                       "message-too-large", reason))
+            row_id, _ = self._attempt(ref)
+            return Prepared(ref, status=self.applier.quarantine_unread(row_id, ref, "message-too-large", reason))
         with self._io:
             raw = self.mailbox.fetch(ref)  # a MailboxError here is no attempt: the mailbox failed, not the message
-        row = self._attempt(ref)  # counted before the work: a message that crashes the process is capped too
-        if row.attempts > self.max_retries:
-            reason = f"échec du traitement après {self.max_retries} tentatives : {row.last_error or 'arrêt brutal'}"
-            return Prepared(ref, status=self.applier.quarantine_unread(_id(row), ref, "too-many-attempts", reason))
+        row_id, attempts = self._attempt(ref)  # counted before the work: a crash of the process counts too
+        if attempts > self.max_retries:
+            reason = f"échec du traitement après {self.max_retries} tentatives : {last_error or 'arrêt brutal'}"
+            return Prepared(ref, status=self.applier.quarantine_unread(row_id, ref, "too-many-attempts", reason))
         digest = self.blobs.put(raw)  # stored before anything is decided (DESIGN §7.1)
-        parsed = parse_message(raw, self.limits)
-        return Prepared(ref, row_id=row.id, digest=digest, parsed=parsed, suspect=tried > 0,
-                        identity=message_identity(raw, parsed.message_id))
+        return Prepared(ref, row_id=row_id, raw=raw, digest=digest, suspect=tried > 0)
 
-    def _attempt(self, ref: InboundRef) -> InboundRow:
-        """Find or create the row for this location and count one more attempt, committed before the work."""
+    def _attempt(self, ref: InboundRef) -> tuple[int, int]:
+        """Count one more attempt on the row of this location, created if new, committed before the work:
+        (row id, attempts so far). One upsert: two instances reaching a new message together both count."""
         k = ref.key
-        with session(self.engine) as s:
-            row = repository.inbound_at(s, k.mailbox, k.uidvalidity, k.uid)
-            if row is None:
-                row = InboundRow(mailbox=k.mailbox, uidvalidity=k.uidvalidity, uid=k.uid, size=ref.size,
-                                 received_at=ref.received_at, status="new")
-            row.attempts += 1
-            s.add(row)
-        return row
+        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        stmt = insert(InboundRow).values(mailbox=k.mailbox, uidvalidity=k.uidvalidity, uid=k.uid, size=ref.size,
+                                         received_at=ref.received_at, status="new", attempts=1)
+        stmt = stmt.on_conflict_do_update(index_elements=["mailbox", "uidvalidity", "uid"],  # type: ignore[union-attr]
+                                          set_={"attempts": InboundRow.attempts + 1})
+        with self.engine.begin() as conn:
+            row_id, attempts = conn.execute(stmt.returning(InboundRow.id, InboundRow.attempts)).one()  # type: ignore[call-overload]
+        return row_id, attempts
 
     # -- the deciding half (this thread) ---------------------------------------------------------------------
     def _settle(self, item: Prepared) -> str:
