@@ -69,6 +69,8 @@ def extract(filename: str, content_type: str, data: bytes, limits: Limits, *, in
                 return read(filename, content_type, data, Context(limits, depth))
             except Deadline:
                 return Extraction(problems=(problem("timeout", seconds=limits.extraction_timeout_s),))
+            except MemoryError:  # over the worker's address-space cap (a whole message parsed in the worker)
+                return Extraction(problems=(problem("memory", limit=limits.extraction_memory_mb),))
     from .worker import default_pool
 
     return default_pool().extract(filename, content_type, data, limits, depth)

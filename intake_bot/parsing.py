@@ -11,6 +11,7 @@ import email.utils
 import hashlib
 import logging
 import re
+from collections.abc import Callable
 from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
@@ -22,7 +23,7 @@ from .limits import Limits
 from .model import ParsedMessage
 from .problem import problem
 
-__all__ = ["parse_message", "part_with_digest"]
+__all__ = ["parse_here", "parse_message", "part_with_digest"]
 
 log = logging.getLogger("intake_bot.parsing")
 _MSGID = re.compile(r"<[^<>\s]+>")
@@ -33,11 +34,23 @@ _ADDRESS_HEADERS = ("from", "to", "cc")
 DEFAULT_LIMITS = Limits()
 
 
+WHOLE_MESSAGE_BYTES = 8 * 1024 * 1024  # up to this size a message is parsed whole in the extraction worker
+
+
 def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS, *, inline: bool = False) -> ParsedMessage:
     """Everything the core needs from one message; never raises on bad input (problems say what was wrong).
 
-    `inline=True` reads documents in this process instead of the worker (tests, benchmarks of the parser).
+    A message up to WHOLE_MESSAGE_BYTES is parsed entirely in the extraction worker (one round trip; this
+    process only waits). A larger one, or one the worker failed on, is parsed here and its documents are sent
+    to the worker one by one, from their encoded slices. `inline=True` reads everything in this process
+    (tests, benchmarks of the parser).
     """
+    if not inline and len(raw) <= WHOLE_MESSAGE_BYTES:
+        from .worker import default_pool
+
+        parsed = default_pool().parse(raw, limits)
+        if parsed is not None:
+            return parsed
 
     def extractor(name: str, ctype: str, body: memoryview, encoding: str, depth: int) -> Read:
         return extract_encoded(name, ctype, body, encoding, limits, inline=inline, depth=depth)
@@ -47,6 +60,17 @@ def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS, *, inline: bool =
     except Exception as exc:  # last line of defence: a parser bug must not lose the message
         log.exception("message could not be parsed (%d bytes)", len(raw))
         return _fallback(raw, limits, exc)
+
+
+def parse_here(raw: bytes, limits: Limits, progress: Callable[[], None]) -> ParsedMessage:
+    """The worker's side of `parse_message`: documents read in this process, each announced by `progress`.
+    Errors raise (the parent then reads the message piece by piece)."""
+
+    def extractor(name: str, ctype: str, body: memoryview, encoding: str, depth: int) -> Read:
+        progress()
+        return extract_encoded(name, ctype, body, encoding, limits, inline=True, depth=depth)
+
+    return _parse(raw, limits, extractor)
 
 
 def _parse(raw: bytes, limits: Limits, extractor: Any) -> ParsedMessage:

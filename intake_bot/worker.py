@@ -1,10 +1,17 @@
-"""Extraction worker processes: risky documents are read in `python -m intake_bot.worker`, capped in time and memory.
+"""Extraction worker processes: risky input is read in `python -m intake_bot.worker`, capped in time and memory.
 
-Protocol on the worker's stdin/stdout: a request is an 8-byte length, a pickled header (name, type, limits,
-depth, payload size, Content-Transfer-Encoding, whether to hash), then the payload as it is (the base64
-slice of the raw message: no pickling, no copy; the worker decodes it block by block); the answer is an
-8-byte length and a pickled (Extraction, size, sha256, truncated, recycle) tuple, unpickled with only our
-value classes allowed. A worker serves requests until its input ends, it asks to be recycled, or it is killed.
+Two requests. `parse`: a whole message (up to `WHOLE_MESSAGE_BYTES`) is parsed and every document read in the
+worker, which announces each document with an empty frame (the parent's deadline restarts: each document
+has its own time limit); the parent process only waits on a pipe, so parsing a backlog does not compete for
+its GIL with the thread that decides and commits. `read`: one document, from the base64 slice of the raw
+message, for larger messages (no process then holds two copies of a 40 MB attachment) and as the fallback
+when a `parse` fails: the message is then read piece by piece, and only the culprit document is lost.
+
+Protocol on the worker's stdin/stdout: a request is an 8-byte length, a pickled header (the operation and
+its arguments, with the payload size), then the payload as it is (no pickling, no copy; `read` decodes it
+block by block); answers are 8-byte length frames, empty for progress, then a pickled answer tuple ending
+with whether the worker retires, unpickled with only our value classes allowed. A worker serves requests
+until its input ends, it asks to be recycled, or it is killed.
 
 Subprocess rather than multiprocessing: measured here, a reused worker costs the same per call either way
 (0.1-0.3 ms round trip); a forkserver replaces a dead worker faster (17 ms vs 0.4 s) but keeps one more
@@ -19,6 +26,7 @@ import fcntl
 import gc
 import hashlib
 import io
+import logging
 import os
 import pickle
 import resource
@@ -35,9 +43,10 @@ from typing import BinaryIO, ClassVar
 from .extract import Read
 from .limits import Limits
 from .mimepart import decode, decode_chunks
-from .model import Attachment, Extraction, Problem, Section
+from .model import Attachment, Extraction, ParsedMessage, Problem, Section, Signature
 from .problem import problem
 
+log = logging.getLogger("intake_bot.worker")
 GRACE_S = 5.0  # on top of the worker's own deadline: start-up, transfer, pickling
 CHUNK = 1024 * 1024
 MAX_CALLS = 1000  # a worker is replaced after this many documents, or sooner when its heap has grown:
@@ -55,7 +64,8 @@ class _ModelUnpickler(pickle.Unpickler):
     """Answers come from a process that read hostile bytes: only our value classes may come back."""
 
     ALLOWED: ClassVar[frozenset[tuple[str, str]]] = frozenset(
-        ("intake_bot.model", c.__name__) for c in (Extraction, Attachment, Section, Problem))
+        [("intake_bot.model", c.__name__) for c in (Extraction, Attachment, Section, Problem, ParsedMessage, Signature)]
+        + [("datetime", name) for name in ("datetime", "timezone", "timedelta")])  # ParsedMessage.date_header
 
     def find_class(self, module: str, name: str) -> type:
         if (module, name) not in self.ALLOWED:
@@ -84,8 +94,13 @@ class Worker:
         header = pickle.dumps(request)
         self._send(memoryview(_LENGTH.pack(len(header)) + header), until)
         self._send(memoryview(payload), until)
-        size = _LENGTH.unpack(self._recv(_LENGTH.size, until))[0]
-        *answer, recycle = _ModelUnpickler(io.BytesIO(self._recv(size, until))).load()
+        while not (size := _LENGTH.unpack(self._recv(_LENGTH.size, until))[0]):  # progress: another document
+            until = time.monotonic() + limits.extraction_timeout_s + GRACE_S
+        try:
+            *answer, recycle = _ModelUnpickler(io.BytesIO(self._recv(size, until))).load()
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
+            self.proc.kill()
+            raise WorkerLost(f"bad answer: {exc}") from exc
         return tuple(answer), not recycle and self.calls < MAX_CALLS
 
     def _send(self, view: memoryview, until: float) -> None:
@@ -144,7 +159,26 @@ class Pool:
     def read(self, filename: str, content_type: str, payload: memoryview | bytes, encoding: str, limits: Limits,
              depth: int = 0, *, digest: bool = True) -> Read:
         """Decode (Content-Transfer-Encoding), hash and read one file in a worker."""
-        request = (filename, content_type, limits, depth, len(payload), encoding, digest)
+        request = ("read", filename, content_type, limits, depth, len(payload), encoding, digest)
+        try:
+            found = Read(*self._call(request, payload, limits))
+        except WorkerLost as lost:
+            return _lost(str(lost), payload, encoding, limits, digest)
+        return _lost("", payload, encoding, limits, digest, found.extraction) if digest and not found.sha256 \
+            else found
+
+    def parse(self, raw: bytes, limits: Limits) -> ParsedMessage | None:
+        """`parsing.parse_message` in a worker, documents included; None when the worker failed (the caller then
+        reads the message piece by piece)."""
+        try:
+            (parsed,) = self._call(("parse", limits, len(raw)), raw, limits)
+        except WorkerLost as lost:
+            log.warning("worker lost parsing a message of %d bytes (%s): reading it piece by piece", len(raw), lost)
+            return None
+        return parsed if isinstance(parsed, ParsedMessage) else None
+
+    def _call(self, request: tuple, payload: memoryview | bytes, limits: Limits) -> tuple:  # type: ignore[type-arg]
+        """One request to an idle (or new) worker; a dead, timed-out or unstartable worker raises WorkerLost."""
         with self._slots:
             with self._lock:
                 worker = self._idle.pop() if self._idle else None
@@ -155,13 +189,9 @@ class Pool:
             try:
                 worker = worker or Worker()
                 answer, keep = worker.call(request, payload, limits)
-                found = Read(*answer)
-                return _lost("", payload, encoding, limits, digest, found.extraction) if digest and not found.sha256 \
-                    else found
-            except WorkerLost as lost:
-                return _lost(str(lost), payload, encoding, limits, digest)
+                return answer
             except OSError as exc:  # the worker could not be started
-                return _lost(f"start failed: {exc}", payload, encoding, limits, digest)
+                raise WorkerLost(f"start failed: {exc}") from exc
             finally:
                 if worker is not None:
                     self._release(worker, keep)
@@ -209,11 +239,42 @@ def default_pool() -> Pool:
 
 # ----- worker side -----------------------------------------------------------------------------------------
 
-def _serve(request: tuple, inp: BinaryIO) -> tuple[Read, bool]:  # type: ignore[type-arg]
+def _serve(request: tuple, inp: BinaryIO, out: BinaryIO) -> tuple[tuple, bool]:  # type: ignore[type-arg]
+    """One request: (answer, stop after answering)."""
+    op, *args = request
+    if op == "parse":
+        return _serve_parse(*args, inp=inp, out=out)
+    return _serve_read(*args, inp=inp)
+
+
+def _serve_parse(limits: Limits, size: int, *, inp: BinaryIO, out: BinaryIO) -> tuple[tuple, bool]:  # type: ignore[type-arg]
+    """Parse a whole message here, announcing each document; (None,) when it fails: the parent reads it again
+    piece by piece (and, if this was a parser bug, states it as a problem)."""
+    from .parsing import parse_here
+
+    def progress() -> None:
+        out.write(_LENGTH.pack(0))
+        out.flush()
+
+    raw = b"".join(_pieces(inp, size))
+    _cap_memory(limits.extraction_memory_mb * 1024 * 1024)
+    try:
+        parsed = parse_here(raw, limits, progress)
+    except MemoryError:
+        return (None,), True
+    except Exception:  # noqa: BLE001 - the parent decides what a failed parse becomes
+        return (None,), False
+    finally:
+        _cap_memory(resource.RLIM_INFINITY)
+    starved = any(p.code == "memory" for a in parsed.attachments for p in a.problems)
+    return (parsed,), starved
+
+
+def _serve_read(filename: str, content_type: str, limits: Limits, depth: int, size: int, encoding: str, digest: bool,
+                *, inp: BinaryIO) -> tuple[Read, bool]:
     """Read the payload (decoding it on the fly), hash it, read the document: (answer, stop after answering)."""
     from .extract import Context, Deadline, deadline, read
 
-    filename, content_type, limits, depth, size, encoding, digest = request
     _cap_memory(limits.extraction_memory_mb * 1024 * 1024)
     data, sha, truncated = b"", "", False
     try:
@@ -269,12 +330,12 @@ def main() -> None:
     import pypdf  # noqa: F401
     import tnefparse  # noqa: F401
 
-    from . import extract  # noqa: F401
+    from . import extract, parsing  # noqa: F401
 
     gc.freeze()  # the preloaded modules never die: keep them out of every collection
     while (head := inp.read(_LENGTH.size)) and len(head) == _LENGTH.size:
         request = pickle.loads(inp.read(_LENGTH.unpack(head)[0]))  # from our parent: trusted
-        answer, recycle = _serve(request, inp)
+        answer, recycle = _serve(request, inp, out)
         recycle = recycle or _resident() > RECYCLE_RSS
         payload = pickle.dumps((*answer, recycle), protocol=pickle.HIGHEST_PROTOCOL)
         out.write(_LENGTH.pack(len(payload)) + payload)
