@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -127,3 +127,15 @@ class OutboxRow(SQLModel, table=True):
     created_at: datetime
     claimed_at: datetime | None = None  # when a sender took it: 'sending' rows older than the lease are 'uncertain'
     sent_at: datetime | None = None
+
+
+class OutboxRecipientRow(SQLModel, table=True):
+    """One queued mail to one address: what the per-recipient daily cap counts, through an index (the outbox's
+    JSON list of recipients can only be scanned, and each outbox row carries a whole mail)."""
+
+    __tablename__ = "outbox_recipients"
+    __table_args__ = (Index("ix_outbox_recipients_address_created_at", "address", "created_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    outbox_id: int = Field(foreign_key="outbox.id", index=True)
+    address: str  # lower-cased
+    created_at: datetime
