@@ -84,8 +84,8 @@ class ReadAhead:
     def unread(self) -> list[InboundRef]:
         """The messages not handed out (the pass was stopped early): stops the reader first."""
         self.__exit__(None, None, None)
-        parsing = [self._parsing.ref] if self._parsing is not None else []
-        return [p.ref for p in (*self._ready, *self._claimed)] + parsing + self._refs[self._count:]
+        parsing = [self._parsing] if self._parsing is not None else []
+        return [p.ref for p in (*self._ready, *parsing, *self._claimed)] + self._refs[self._count:]
 
     def _claim_all(self) -> None:
         try:
