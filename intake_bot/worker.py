@@ -175,7 +175,10 @@ class Pool:
         except WorkerLost as lost:
             log.warning("worker lost parsing a message of %d bytes (%s): reading it piece by piece", len(raw), lost)
             return None
-        return parsed if isinstance(parsed, ParsedMessage) else None
+        if not isinstance(parsed, ParsedMessage):  # the parse raised in the worker: the parent's parser states it
+            log.warning("the worker could not parse a message of %d bytes: reading it piece by piece", len(raw))
+            return None
+        return parsed
 
     def _call(self, request: tuple, payload: memoryview | bytes, limits: Limits) -> tuple:  # type: ignore[type-arg]
         """One request to an idle (or new) worker; a dead, timed-out or unstartable worker raises WorkerLost."""

@@ -74,3 +74,29 @@ def test_memory_bomb_in_a_whole_message_costs_one_piece() -> None:
     assert codes(bomb) == ["memory"] and "mémoire dépassée" in bomb.problems[0].fr
     assert "Finances" in note.text
     assert "Finances" in parse_message(m.raw(m.message(files=[("n.pdf", "application/pdf", PDF)]))).pieces[0].text
+
+
+def _hostile() -> dict[str, tuple[bytes, Limits]]:
+    signed = (b"From: <<<@@>>>\r\nTo: ;;;,,,\r\nDate: 99 Foo 9999\r\nSubject: =?x-unknown?q?=FF?=\r\n"
+              b"Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; boundary=s\r\n\r\n"
+              b"--s\r\nContent-Type: text/plain\r\n\r\nTexte\r\n--s\r\nContent-Type: application/pkcs7-signature\r\n"
+              b"Content-Transfer-Encoding: base64\r\n\r\nMIIBBQYJKoZIhvcNAQcC\r\n--s--\r\n")
+    full = m.raw(m.message(files=[("note.pdf", "application/pdf", PDF)]))
+    return {
+        "no-delimiter": (b"From: a@b.fr\r\nContent-Type: multipart/mixed\r\n\r\nBonjour.\r\n", Limits()),
+        "deep": (b"From: a@b.fr\r\n" + b"".join(b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n"
+                                               % (i, i) for i in range(500)) + b"\r\nfin\r\n", Limits()),
+        "many-parts": (b"From: a@b.fr\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n"
+                       + b"--x\r\n\r\ny\r\n" * 20000 + b"--x--", Limits()),
+        "garbage-signature": (signed, Limits()),
+        "huge-header": (b"From: a@b.fr\r\nX-Filler: " + b"a" * (2 * 1024 * 1024) + b"\r\n\r\nCorps\r\n",
+                        Limits(max_header_bytes=1024 * 1024)),
+        "truncated-base64": (full[: full.index(b"Content-Disposition: attachment") + 600], Limits()),
+        "empty": (b"", Limits()),
+    }
+
+
+@pytest.mark.parametrize("name", list(_hostile()))
+def test_hostile_messages_read_the_same_in_the_worker(name: str) -> None:
+    raw, limits = _hostile()[name]
+    assert parse_message(raw, limits) == parse_message(raw, limits, inline=True)
