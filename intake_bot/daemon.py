@@ -138,17 +138,15 @@ def run(settings: config.Settings, once: bool = False) -> int:
     sd_notify("READY=1")
     jobs = app.start_scheduler()
     health.start()
-    interrupted = False
     try:
         serve(pipeline, mailbox, min(settings.mailbox.poll_interval, 60.0), stop, waiting)
     except _Interrupted:
-        interrupted = True
+        pass  # cut mid-IDLE: close() below drops that connection (no LOGOUT the server would not answer)
     finally:
         jobs.shutdown(wait=False)
         sd_notify("STOPPING=1")
         health.stop()
-        if not interrupted:  # cut mid-IDLE, the server would not answer a LOGOUT before DONE: exiting closes it
-            mailbox.close()
+        mailbox.close()
     return 0
 
 

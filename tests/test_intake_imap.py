@@ -81,7 +81,10 @@ def test_run_answers_mail_arriving_while_it_idles(tmp_path: Path, imap_account: 
     assert imap_account.uids() == []
     db = engine(database, tmp_path)
     assert [(r.status, r.decision) for r in inbound(db)] == [("processed", "new_case")]
-    assert daemon.stop() == 0  # SIGTERM leaves the IDLE at once
+    time.sleep(0.5)  # back in IDLE
+    stopping = time.monotonic()
+    assert daemon.stop() == 0  # SIGTERM leaves the IDLE at once and drops that connection, no LOGOUT
+    assert time.monotonic() - stopping < 5  # the IMAP timeout is 10 s: a LOGOUT left unanswered would show
     assert read_health(tmp_path / "status.json")["state"] == "stopped"  # type: ignore[index]
 
 
