@@ -259,7 +259,7 @@ def _serve_parse(limits: Limits, size: int, *, inp: BinaryIO, out: BinaryIO) -> 
         out.write(_LENGTH.pack(0))
         out.flush()
 
-    raw = b"".join(_pieces(inp, size))
+    raw = _whole(inp, size)
     _cap_memory(limits.extraction_memory_mb * 1024 * 1024)
     try:
         parsed = parse_here(raw, limits, progress)
@@ -281,7 +281,7 @@ def _serve_read(filename: str, content_type: str, limits: Limits, depth: int, si
     _cap_memory(limits.extraction_memory_mb * 1024 * 1024)
     data, sha, truncated = b"", "", False
     try:
-        data, defects = decode_chunks(_pieces(inp, size), encoding)
+        data, defects = decode_chunks(_pieces(inp, size), encoding) if encoding in _DECODED else (_whole(inp, size), [])
         sha, truncated = hashlib.sha256(data).hexdigest() if digest else "", bool(defects)
         with deadline(limits.extraction_timeout_s):
             return Read(read(filename, content_type, data, Context(limits, depth)), len(data), sha, truncated), False
@@ -293,6 +293,17 @@ def _serve_read(filename: str, content_type: str, limits: Limits, depth: int, si
         return Read(found, len(data), sha, truncated), True  # sha "" if decoding itself failed: the parent hashes
     finally:
         _cap_memory(resource.RLIM_INFINITY)
+
+
+_DECODED = frozenset({"base64", "quoted-printable"})
+
+
+def _whole(inp: BinaryIO, size: int) -> bytes:
+    """The payload in one allocation (chunks then a join would fault in twice its size: 1 ms per MB here)."""
+    data = inp.read(size)
+    if len(data) != size:
+        raise EOFError("payload cut short")
+    return data
 
 
 def _pieces(inp: BinaryIO, size: int) -> Iterator[bytes]:

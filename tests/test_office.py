@@ -173,3 +173,44 @@ def test_the_text_limit_still_applies() -> None:
     found = read_docx(docx(build), Limits(max_text_chars=500))
     assert [p.code for p in found.problems] == ["text-truncated"]
     assert 500 <= len(found.text) < 500 + 100 and found.text.startswith("Paragraphe 00")
+
+
+def _repackaged(data: bytes, rename: dict[str, str | None], edit: dict[str, tuple[bytes, bytes]]) -> bytes:
+    """The package with members renamed (None: dropped) and byte replacements made in some members."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for member in source.infolist():
+            content = source.read(member.filename)
+            for old, new in [edit[member.filename]] if member.filename in edit else []:
+                assert old in content, (member.filename, old)
+                content = content.replace(old, new)
+            name = rename.get(member.filename, member.filename)
+            if name is not None:
+                target.writestr(name, content)
+    return out.getvalue()
+
+
+def _headed() -> bytes:
+    def build(document) -> None:  # type: ignore[no-untyped-def]
+        document.add_heading("Architecture", level=1)
+        document.add_paragraph("Hébergement mutualisé.")
+
+    return docx(build)
+
+
+def test_the_main_part_is_found_through_the_package_relationships() -> None:
+    """Word names the main part as it likes (document2.xml after some edits; absolute targets from other tools)."""
+    moved = _repackaged(_headed(), {"word/document.xml": "word/document2.xml",
+                                    "word/_rels/document.xml.rels": "word/_rels/document2.xml.rels"},
+                        {"_rels/.rels": (b'Target="word/document.xml"', b'Target="/word/document2.xml"'),
+                         "[Content_Types].xml": (b"/word/document.xml", b"/word/document2.xml")})
+    found = read_docx(moved, LIMITS)
+    assert found.text == "Architecture\nHébergement mutualisé."
+    assert [(s.title, s.level) for s in found.sections] == [("Architecture", 1)]
+
+
+def test_a_package_without_styles_still_knows_word_s_heading_ids() -> None:
+    bare = _repackaged(_headed(), {"word/styles.xml": None}, {})
+    found = read_docx(bare, LIMITS)
+    assert found.text == "Architecture\nHébergement mutualisé."
+    assert [(s.title, s.level) for s in found.sections] == [("Architecture", 1)]
