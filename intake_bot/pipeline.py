@@ -62,9 +62,9 @@ def message_identity(raw: bytes, message_id: str | None) -> str:
 class Pipeline:
     """One pass over the inbox; each message is its own unit of work and one failure never stops the batch.
 
-    A reader thread (``ReadAhead``) fetches, stores and parses the next messages while this thread decides,
-    commits, delivers and moves the current one: parsing mostly waits on the extraction worker, another
-    process, so both overlap. The mailbox is used by one thread at a time (``_io``)."""
+    Two reader threads (``ReadAhead``) claim (fetch, count the attempt, store) and parse the next messages while
+    this thread decides, commits, delivers and moves the current one; parsing happens in the extraction
+    worker, another process, so the three overlap. The mailbox is used by one thread at a time (``_io``)."""
 
     def __init__(self, engine: Engine, mailbox: Mailbox, blobs: BlobStore, applier: Applier, dispatcher: Dispatcher,
                  clock: Callable[[], datetime], *, max_message_bytes: int, max_retries: int = 3,
@@ -111,7 +111,7 @@ class Pipeline:
         finally:
             self.dispatcher.close()
 
-    # -- the reading half (reader thread) --------------------------------------------------------------------
+    # -- the reading half (reader threads) -------------------------------------------------------------------
     def _claim(self, ref: InboundRef, isolate: Callable[[], None]) -> Prepared:
         """Look the message up, fetch it, count the attempt and store it (short I/O, done while the decider waits)."""
         try:
@@ -131,6 +131,7 @@ class Pipeline:
         return replace(item, raw=None, parsed=parsed, identity=identity)
 
     def _fetch(self, ref: InboundRef, isolate: Callable[[], None]) -> Prepared:
+        """The claim itself: settled already, too large, too many attempts, or fetched, counted and stored."""
         k = ref.key
         with Session(self.engine) as s:
             row = repository.inbound_at(s, k.mailbox, k.uidvalidity, k.uid)
