@@ -98,8 +98,10 @@ def eight_bit(raw: str) -> str:
 
 
 def decode(view: memoryview | bytes, encoding: str) -> tuple[bytes, list[str]]:
-    """Undo a Content-Transfer-Encoding; unknown encodings are returned as they are."""
-    return decode_chunks(chunks(view), encoding)
+    """Undo a Content-Transfer-Encoding; unknown encodings are returned as they are (bytes: the same object)."""
+    if encoding == "base64":
+        return _base64(chunks(view))
+    return _unquoted(bytes(view), encoding)
 
 
 def chunks(view: memoryview | bytes, size: int = CHUNK) -> Iterator[memoryview]:
@@ -111,7 +113,10 @@ def decode_chunks(pieces: Iterable[memoryview | bytes], encoding: str) -> tuple[
     """Decode a body arriving piece by piece (from a pipe, or a slice of the message) without holding it whole."""
     if encoding == "base64":
         return _base64(pieces)
-    data = b"".join(pieces)
+    return _unquoted(b"".join(pieces), encoding)
+
+
+def _unquoted(data: bytes, encoding: str) -> tuple[bytes, list[str]]:
     return (binascii.a2b_qp(data), []) if encoding == "quoted-printable" else (data, [])
 
 

@@ -260,15 +260,13 @@ def _serve_parse(limits: Limits, size: int, *, inp: BinaryIO, out: BinaryIO) -> 
         out.flush()
 
     raw = _whole(inp, size)
-    _cap_memory(limits.extraction_memory_mb * 1024 * 1024)
-    try:
-        parsed = parse_here(raw, limits, progress)
-    except MemoryError:
-        return (None,), True
-    except Exception:  # noqa: BLE001 - the parent decides what a failed parse becomes
-        return (None,), False
-    finally:
-        _cap_memory(resource.RLIM_INFINITY)
+    with _memory_capped(limits):
+        try:
+            parsed = parse_here(raw, limits, progress)
+        except MemoryError:
+            return (None,), True
+        except Exception:  # noqa: BLE001 - the parent decides what a failed parse becomes
+            return (None,), False
     starved = any(p.code == "memory" for a in parsed.attachments for p in a.problems)
     return (parsed,), starved
 
@@ -278,24 +276,26 @@ def _serve_read(filename: str, content_type: str, limits: Limits, depth: int, si
     """Read the payload (decoding it on the fly), hash it, read the document: (answer, stop after answering)."""
     from .extract import Context, Deadline, deadline, read
 
-    _cap_memory(limits.extraction_memory_mb * 1024 * 1024)
     data, sha, truncated = b"", "", False
-    try:
-        data, defects = decode_chunks(_pieces(inp, size), encoding) if encoding in _DECODED else (_whole(inp, size), [])
-        sha, truncated = hashlib.sha256(data).hexdigest() if digest else "", bool(defects)
-        with deadline(limits.extraction_timeout_s):
-            return Read(read(filename, content_type, data, Context(limits, depth)), len(data), sha, truncated), False
-    except Deadline:
-        found = Extraction(problems=(problem("timeout", seconds=limits.extraction_timeout_s),))
-        return Read(found, len(data), sha, truncated), False
-    except MemoryError:
-        found = Extraction(problems=(problem("memory", limit=limits.extraction_memory_mb),))
-        return Read(found, len(data), sha, truncated), True  # sha "" if decoding itself failed: the parent hashes
-    finally:
-        _cap_memory(resource.RLIM_INFINITY)
+    with _memory_capped(limits):
+        try:
+            data, defects = _payload(inp, size, encoding)
+            sha, truncated = hashlib.sha256(data).hexdigest() if digest else "", bool(defects)
+            with deadline(limits.extraction_timeout_s):
+                return Read(read(filename, content_type, data, Context(limits, depth)), len(data), sha, truncated), False
+        except Deadline:
+            found = Extraction(problems=(problem("timeout", seconds=limits.extraction_timeout_s),))
+            return Read(found, len(data), sha, truncated), False
+        except MemoryError:
+            found = Extraction(problems=(problem("memory", limit=limits.extraction_memory_mb),))
+            return Read(found, len(data), sha, truncated), True  # sha "" if decoding itself failed: the parent hashes
 
 
-_DECODED = frozenset({"base64", "quoted-printable"})
+def _payload(inp: BinaryIO, size: int, encoding: str) -> tuple[bytes, list[str]]:
+    """The decoded payload: base64 block by block as it arrives (never held whole), anything else read whole."""
+    if encoding == "base64":
+        return decode_chunks(_pieces(inp, size), encoding)
+    return decode(_whole(inp, size), encoding)
 
 
 def _whole(inp: BinaryIO, size: int) -> bytes:
@@ -323,6 +323,16 @@ def _resident() -> int:
             return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return 0
+
+
+@contextlib.contextmanager
+def _memory_capped(limits: Limits) -> Iterator[None]:
+    """The worker's address space capped to `extraction_memory_mb` while it reads one request."""
+    _cap_memory(limits.extraction_memory_mb * 1024 * 1024)
+    try:
+        yield
+    finally:
+        _cap_memory(resource.RLIM_INFINITY)
 
 
 def _cap_memory(soft: int) -> None:
