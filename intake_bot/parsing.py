@@ -52,11 +52,8 @@ def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS, *, inline: bool =
         if parsed is not None:
             return parsed
 
-    def extractor(name: str, ctype: str, body: memoryview, encoding: str, depth: int) -> Read:
-        return extract_encoded(name, ctype, body, encoding, limits, inline=inline, depth=depth)
-
     try:
-        return _parse(raw, limits, extractor)
+        return _parse(raw, limits, _extractor(limits, inline))
     except Exception as exc:  # last line of defence: a parser bug must not lose the message
         log.exception("message could not be parsed (%d bytes)", len(raw))
         return _fallback(raw, limits, exc)
@@ -65,12 +62,18 @@ def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS, *, inline: bool =
 def parse_here(raw: bytes, limits: Limits, progress: Callable[[], None]) -> ParsedMessage:
     """The worker's side of `parse_message`: documents read in this process, each announced by `progress`.
     Errors raise (the parent then reads the message piece by piece)."""
+    return _parse(raw, limits, _extractor(limits, True, progress))
+
+
+def _extractor(limits: Limits, inline: bool, progress: Callable[[], None] = lambda: None
+               ) -> Callable[[str, str, memoryview, str, int], Read]:
+    """How the walk reads each document: in this process (`inline`) or in the worker, announced by `progress`."""
 
     def extractor(name: str, ctype: str, body: memoryview, encoding: str, depth: int) -> Read:
         progress()
-        return extract_encoded(name, ctype, body, encoding, limits, inline=True, depth=depth)
+        return extract_encoded(name, ctype, body, encoding, limits, inline=inline, depth=depth)
 
-    return _parse(raw, limits, extractor)
+    return extractor
 
 
 def _parse(raw: bytes, limits: Limits, extractor: Any) -> ParsedMessage:
