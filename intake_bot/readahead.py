@@ -15,8 +15,8 @@ from .model import ParsedMessage
 
 @dataclass
 class Prepared:
-    """One message as the reader thread left it: settled without parsing (``status``), parsed, or failed;
-    between the two steps, claimed (``raw`` fetched, attempt counted) but not yet stored and parsed."""
+    """One message as the reader threads left it: settled without parsing (``status``), parsed, or failed;
+    between the two steps, claimed (``raw`` fetched, attempt counted, blob stored) but not yet parsed."""
 
     ref: InboundRef
     status: str | None = None  # already final, too large, too many attempts
@@ -61,6 +61,10 @@ class ReadAhead:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._stop()
+
+    def _stop(self) -> None:
+        """Cancel both threads and wait for them (a parse under way finishes first)."""
         with self._cond:
             self._cancelled = True
             self._cond.notify_all()
@@ -83,7 +87,7 @@ class ReadAhead:
 
     def unread(self) -> list[InboundRef]:
         """The messages not handed out (the pass was stopped early): stops the reader first."""
-        self.__exit__(None, None, None)
+        self._stop()
         parsing = [self._parsing] if self._parsing is not None else []
         return [p.ref for p in (*self._ready, *parsing, *self._claimed)] + self._refs[self._count:]
 
