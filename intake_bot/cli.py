@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__, config, deadlines
+from . import __version__, config, deadlines, terminal
 from .errors import IntakeError, UsageError
 
 log = logging.getLogger("intake_bot.cli")
@@ -98,8 +99,9 @@ def cmd_config(args: argparse.Namespace) -> int:
     path = config_path(args.config)
     settings = config.load(path)
     kit = load_kit(settings)
-    print(f"{path or '(defaults)'}: OK — mailbox {settings.mailbox.url}, mail out {settings.smtp.url}, "
-          f"database {settings.database.url}, kit {len(kit.items)} items")
+    print(f"{path or '(defaults)'}: OK — mailbox {config.redact(settings.mailbox.url)}, "
+          f"mail out {config.redact(settings.smtp.url)}, database {config.redact(settings.database.url)}, "
+          f"kit {len(kit.items)} items")
     return 0
 
 
@@ -201,7 +203,9 @@ def cmd_outbox(args: argparse.Namespace) -> int:
         rows = dispatcher.rows(args.state, args.limit)
         emit(rows) if args.json else print("\n".join(
             f"#{r['id']} {r['state']} {r['created_at']:%Y-%m-%d %H:%M} to {', '.join(r['to'])}: {r['subject']}"  # type: ignore[arg-type]
-            + (f" ({r['last_error']})" if r["last_error"] else "") for r in rows) or "outbox: nothing")
+            + (f" ({r['last_error']})" if r["last_error"] else "")
+            + (f" [deferred by the daily cap until {r['release_at']:%Y-%m-%d %H:%M} UTC]" if r["state"] == "deferred"
+               else "") for r in rows) or "outbox: nothing")
         return 0
     if args.id is None:
         raise UsageError(f"outbox {args.action} needs the mail's id (see `intake-bot outbox list`)")
@@ -231,10 +235,12 @@ def _case_parsers(sub: Any) -> None:
     dig.set_defaults(func=cmd_digest)
     tick = sub.add_parser("tick", help="run the scheduled jobs once now (tacit avis, reminders, digest)")
     tick.set_defaults(func=cmd_tick)
-    out = sub.add_parser("outbox", help="list outgoing mail; resend or mark sent an uncertain one once checked")
+    out = sub.add_parser("outbox", help="list outgoing mail; resend or mark sent an uncertain one once checked, "
+                                        "or resend a deferred one now")
     out.add_argument("action", choices=("list", "resend", "mark-sent"))
     out.add_argument("id", nargs="?", type=int, help="resend, mark-sent: the mail's id")
-    out.add_argument("--state", help="list: only this state (pending, sending, committing, sent, uncertain, failed)")
+    out.add_argument("--state", help="list: only this state (pending, deferred, sending, committing, sent, uncertain, "
+                                          "failed)")
     out.add_argument("--limit", type=int, default=100)
     out.add_argument("--json", action="store_true")
     out.add_argument("--by", help="who decided, for the audit trail (default: cli:<login>)")
@@ -283,15 +289,29 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    os.umask(0o077)  # what the bot creates (database, blobs, status, mail written out) is for its user only
+    # Subjects, names and addresses come from mail: nothing printed may drive the terminal (or the journal)
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = terminal.SafeStream(out), terminal.SafeStream(err)  # type: ignore[assignment]
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(config.RedactingFilter())
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # inside the try: a reader that left shows up here, not at interpreter exit
+        return status
     except IntakeError as exc:
-        print(f"intake-bot: error: {exc}", file=sys.stderr)
+        print(f"intake-bot: error: {config.redact_urls(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `intake-bot cases list | head -1`: the reader left, nothing to say
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+        return 0
+    finally:
+        sys.stdout, sys.stderr = out, err
 
 
 if __name__ == "__main__":

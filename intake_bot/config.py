@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+import re
+from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigError
 from .limits import Limits
@@ -193,3 +195,32 @@ def secret(name: str, env: dict[str, str] | None = None) -> str | None:
     if cred_dir and (Path(cred_dir) / name).is_file():
         return (Path(cred_dir) / name).read_text(encoding="utf-8").strip()
     return None
+
+
+_URL_WITH_PASSWORD = re.compile(r"\b([a-z][a-z0-9+.-]*://[^\s:/@]*):[^\s@/]*@", re.IGNORECASE)
+
+
+def redact(url: str) -> str:
+    """A URL as it may be printed or logged: its password, if any, replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def redact_urls(text: str) -> str:
+    """Every ``scheme://user:password@`` in a free text (an error message) with its password hidden."""
+    return _URL_WITH_PASSWORD.sub(r"\1:***@", text)
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter: no log line carries a password from a URL (journald keeps what it is given)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_urls(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True

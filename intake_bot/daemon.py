@@ -15,7 +15,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from . import config
+from . import config, durable
 from .errors import MailboxError
 from .mailbox import Mailbox
 from .pipeline import Pipeline
@@ -77,8 +77,8 @@ class Health:
         self._written, self._written_at = snapshot, time.monotonic()
         data = json.dumps(snapshot, indent=1).encode()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".status-")
+            durable.ensure_dir(self.path.parent)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".status-")  # 0600
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
             os.replace(tmp, self.path)  # readers see the old file or the new one, never half of one

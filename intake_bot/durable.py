@@ -10,6 +10,8 @@ import os
 import tempfile
 from pathlib import Path
 
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
+
 
 def fsync_dir(path: Path) -> None:
     """Flush a directory's entries (names created, renamed or removed in it) to disk."""
@@ -21,12 +23,14 @@ def fsync_dir(path: Path) -> None:
 
 
 def ensure_dir(path: Path) -> None:
-    """``mkdir -p`` whose new directories stay after a crash (each parent that gained one is fsynced)."""
+    """``mkdir -p`` whose new directories stay after a crash (each parent that gained one is fsynced); new
+    directories are the bot's own (0700 whatever the umask: they hold mail and personal data)."""
     if path.is_dir():
         return
     ensure_dir(path.parent)
     try:
-        path.mkdir()
+        path.mkdir(mode=PRIVATE_DIR)
+        os.chmod(path, PRIVATE_DIR)  # mkdir's mode is masked by the umask
     except FileExistsError:
         if not path.is_dir():  # a file in the way: let the caller see it
             raise
@@ -56,3 +60,14 @@ def replace(src: Path, dest: Path) -> None:
     fsync_dir(dest.parent)
     if os.path.realpath(src.parent) != os.path.realpath(dest.parent):
         fsync_dir(src.parent)
+
+
+def create_private(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 if it does not exist (before a library creates it with 0644)."""
+    ensure_dir(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    except FileExistsError:
+        return
+    os.fchmod(fd, PRIVATE_FILE)
+    os.close(fd)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, TextIO
 from sqlalchemy import or_, select
 from sqlmodel import Session
 
+from . import terminal
 from .classify import fold
 from .model import CaseState
 from .tables import CaseRow
@@ -56,7 +57,7 @@ def row_of(case: CaseRow, published: date) -> dict[str, str]:
               "Nom du projet": case.project_name, "Phase du projet en cours": "Cadrage",
               "Coût estimé (M€)": f"{cost / 1_000_000:.1f}" if cost is not None else "",
               "Coût estimé par tranche": tranche(cost), "Date de publication": published.isoformat()}
-    return {column: values.get(column, "") for column in COLUMNS}
+    return {column: terminal.cell(values.get(column, "")) for column in COLUMNS}
 
 
 def positive_cases(app: App) -> list[CaseRow]:

@@ -14,6 +14,7 @@ from typing import Any
 from imapclient import DELETED, IMAPClient
 from imapclient.exceptions import CapabilityError, IMAPClientAbortError, IMAPClientError
 
+from intake_bot import cleartext
 from intake_bot.errors import ConfigError, MailboxError
 from intake_bot.imap_connection import NETWORK_ERRORS, ImapConnection, describe, tls_context
 from intake_bot.mailbox import InboundRef, MailKey
@@ -21,7 +22,7 @@ from intake_bot.mailbox import InboundRef, MailKey
 log = logging.getLogger("intake_bot.imap")
 
 _FETCH_CHUNK = 2000  # UIDs per FETCH: keeps the command line far below Dovecot's 64 KiB limit
-_URL_OPTIONS = frozenset({"starttls", "verify", "cafile"})
+_URL_OPTIONS = frozenset({"starttls", "verify", "cafile", cleartext.ALLOW})
 # what a wait may meet when close() cuts its connection (ValueError: imaplib on a file closed meanwhile)
 _WAIT_ERRORS: tuple[type[BaseException], ...] = (*NETWORK_ERRORS, ValueError)
 
@@ -73,7 +74,7 @@ class ImapBox:
                  retry_for: float = 60.0, use_idle: bool = True, use_move: bool = True,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] | None = None,
                  rand: Callable[[], float] = random.random,
-                 client_factory: Callable[..., IMAPClient] = IMAPClient) -> None:
+                 client_factory: Callable[..., IMAPClient] = IMAPClient, allow_cleartext: bool = False) -> None:
         if ssl and starttls:
             raise ConfigError("IMAP: choose TLS on connect (imaps://) or STARTTLS, not both")
         if password is None and oauth2_token is None:
@@ -88,7 +89,7 @@ class ImapBox:
             host, port, ssl=ssl, starttls=starttls, username=username, password=password,
             oauth2_token=oauth2_token, ssl_context=ssl_context, on_connect=self._on_connect,
             name=self.name, timeout=timeout, retry_for=retry_for, max_backoff=max_backoff,
-            clock=clock, sleep=sleep, rand=rand, client_factory=client_factory)
+            clock=clock, sleep=sleep, rand=rand, client_factory=client_factory, allow_cleartext=allow_cleartext)
         self._uidvalidity: int | None = None
         self._max_uid: int | None = None  # highest UID listed by pending(); None = list again
         self._folders: set[str] = set()  # folders known to exist, for the current session
@@ -103,7 +104,11 @@ class ImapBox:
         if unknown := sorted(set(query) - _URL_OPTIONS):
             raise ConfigError(f"mailbox URL: unknown option(s) {', '.join(unknown)}")
         tls_on_connect = parts.scheme == "imaps"
-        starttls = _flag(query, "starttls", False)
+        # imap:// to another machine means STARTTLS unless the URL says otherwise: a login is a password
+        starttls = _flag(query, "starttls", not tls_on_connect and not cleartext.is_loopback(parts.hostname))
+        options["allow_cleartext"] = cleartext.allowed(query, "mailbox")
+        cleartext.refuse_cleartext("mailbox URL", parts.hostname, tls=tls_on_connect or starttls, credentials=True,
+                                   explicit=options["allow_cleartext"])
         if tls_on_connect and starttls:
             raise ConfigError("mailbox URL: imaps:// already uses TLS, drop ?starttls")
         if not (tls_on_connect or starttls) and ("verify" in query or "cafile" in query):

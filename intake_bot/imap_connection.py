@@ -17,6 +17,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import CapabilityError, IMAPClientError, LoginError
 from imapclient.imapclient import SocketTimeout
 
+from intake_bot import cleartext
 from intake_bot.backoff import Backoff
 from intake_bot.errors import MailboxError
 
@@ -73,7 +74,9 @@ class ImapConnection:
                  retry_for: float = 60.0, max_backoff: float = 300.0,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] | None = None,
                  rand: Callable[[], float] = random.random,
-                 client_factory: Callable[..., IMAPClient] = IMAPClient) -> None:
+                 client_factory: Callable[..., IMAPClient] = IMAPClient, allow_cleartext: bool = False) -> None:
+        cleartext.refuse_cleartext(f"IMAP {name}", host, tls=ssl or starttls, credentials=True,
+                                   explicit=allow_cleartext)
         self.host, self.port, self.ssl, self.starttls = host, port, ssl, starttls
         self.username, self.password, self.oauth2_token = username, password, oauth2_token
         self.ssl_context = ssl_context or (tls_context() if ssl or starttls else None)

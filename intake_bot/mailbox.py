@@ -108,6 +108,8 @@ class MaildirBox:
         """Messages of the inbox by key (the file name without its ``:2,`` flags), from new/ and cur/."""
         files = {}
         for sub in ("new", "cur"):
+            if not (self.path / sub).is_dir():  # a Maildir an MDA has only begun: nothing waits there yet
+                continue
             with os.scandir(self.path / sub) as entries:
                 for entry in entries:
                     if entry.is_file() and not entry.name.startswith("."):

@@ -175,7 +175,7 @@ def status(app: App) -> dict[str, Any]:
     today, failing, last, oldest_row = _today(app, now)
     # the daemon's last listing knows mail not yet in the database; without a daemon, the rows are all we have
     oldest = _parse_time(h.get("oldest_waiting_at")) if health else (_aware(oldest_row) if oldest_row else None)
-    return {"mailbox": app.settings.mailbox.url, "daemon": daemon, "pid": h.get("pid"),
+    return {"mailbox": config.redact(app.settings.mailbox.url), "daemon": daemon, "pid": h.get("pid"),
             "connected": bool(h.get("connected")) and daemon == "running", "idle": bool(h.get("idle")),
             "last_fetch_at": h.get("last_fetch_at"), "last_error": h.get("last_error"),
             "last_error_at": h.get("last_error_at"), "updated_at": h.get("updated_at"), "waiting": h.get("waiting"),

@@ -24,9 +24,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def make_engine(url: str, base_dir: Path = Path(".")) -> Engine:
     """An engine for the URL; SQLite gets WAL, a busy timeout and foreign keys."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
-        path = base_dir / url[len("sqlite:///"):]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{path}"
+        url = f"sqlite:///{base_dir / url[len('sqlite:///'):]}"
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        # SQLite gives its -wal and -shm files the mode of the database file: 0600 covers all three
+        durable.create_private(Path(url[len("sqlite:///"):]))
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

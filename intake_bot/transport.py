@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import durable
+from . import cleartext, durable
 from .errors import ConfigError, IntakeError, TransportError
 
 log = logging.getLogger("intake_bot.transport")
@@ -102,8 +102,9 @@ class SmtpTransport:
 
     def __init__(self, host: str, port: int, *, implicit_tls: bool = False, starttls: str = "auto",
                  username: str | None = None, password: str | None = None, timeout: float = 30.0,
-                 context: ssl.SSLContext | None = None) -> None:
+                 context: ssl.SSLContext | None = None, allow_cleartext: bool = False) -> None:
         self.host, self.port, self.implicit_tls, self.starttls = host, port, implicit_tls, starttls
+        self.allow_cleartext = allow_cleartext
         self.username, self.password, self.timeout = username, password, timeout
         self.context = context or ssl.create_default_context()
         self.name = f"smtp:{host}:{port}"
@@ -124,11 +125,23 @@ class SmtpTransport:
                 conn.starttls(context=self.context)
                 conn.ehlo()
             if self.username:
+                self._refuse_cleartext_login(conn)
                 conn.login(self.username, self.password or "")
         except BaseException:
             conn.close()
             raise
         return conn
+
+    def _refuse_cleartext_login(self, conn: smtplib.SMTP) -> None:
+        """AUTH only inside TLS (or to loopback, or where the URL allows it): a TransportError of ours before
+        the password is sent (an SMTP server that stops offering STARTTLS may be a man in the middle)."""
+        if isinstance(conn.sock, ssl.SSLSocket):
+            return
+        try:
+            cleartext.refuse_cleartext(f"SMTP {self.host}", self.host, tls=False, credentials=True,
+                                       explicit=self.allow_cleartext)
+        except ConfigError as exc:
+            raise TransportError(str(exc)) from None
 
     def send(self, raw: bytes, sender: str, recipients: Sequence[str], message_id: str,
              commit: Commit = _go) -> None:
@@ -229,11 +242,18 @@ def from_url(url: str, base_dir: Path, password: str | None = None, timeout: flo
     starttls = query.get("starttls", "auto")
     if starttls not in ("auto", "require", "off"):
         raise ConfigError(f"[smtp] url: starttls={starttls!r}, expected auto, require or off")
+    host, explicit = parts.hostname or "localhost", cleartext.allowed(query, "[smtp]")
+    credentials = bool(parts.username)
+    if credentials and not explicit and not cleartext.is_loopback(host) and parts.scheme == "smtp":
+        # "auto" would log in in clear when the server (or a man in the middle) offers no STARTTLS
+        if starttls == "off":
+            cleartext.refuse_cleartext("[smtp] url", host, tls=False, credentials=True, explicit=False)
+        starttls = "require"
     context = ssl.create_default_context(cafile=query.get("cafile"))
-    return SmtpTransport(parts.hostname or "localhost", parts.port or (465 if parts.scheme == "smtps" else 25),
+    return SmtpTransport(host, parts.port or (465 if parts.scheme == "smtps" else 25),
                          implicit_tls=parts.scheme == "smtps", starttls=starttls,
                          username=unquote(parts.username) if parts.username else None, password=password,
-                         timeout=timeout, context=context)
+                         timeout=timeout, context=context, allow_cleartext=explicit)
 
 
 def resolve_path(url: str, base_dir: Path) -> Path:

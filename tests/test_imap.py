@@ -53,7 +53,7 @@ def failing_factory(exc: BaseException, attempts: list[int]) -> Callable[..., An
 
 
 def fake_box(exc: BaseException, clock: FakeMonotonic, attempts: list[int], **options: Any) -> ImapBox:
-    return ImapBox("mail.example.test", 143, ssl=False, starttls=False, username="bot", password="pw",
+    return ImapBox("localhost", 143, ssl=False, starttls=False, username="bot", password="pw",
                    clock=clock, sleep=clock.sleep, rand=lambda: 1.0, max_backoff=8.0,
                    client_factory=failing_factory(exc, attempts), **options)
 
@@ -103,15 +103,23 @@ def test_from_url_options() -> None:
     assert box.conn.starttls and not box.conn.ssl and box.conn.port == 1143 and box.folder == "INBOX"
     assert box.conn.ssl_context is not None and box.conn.ssl_context.verify_mode == ssl.CERT_NONE
     assert box.conn.oauth2_token == "tok"
-    plain = ImapBox.from_url("imap://bot@h/INBOX", "pw", processed="Traités", poll_interval=5.0)
+    plain = ImapBox.from_url("imap://bot@127.0.0.1/INBOX", "pw", processed="Traités", poll_interval=5.0)
     assert plain.conn.ssl_context is None and plain.processed == "Traités" and plain.poll_interval == 5.0
+    # another machine: STARTTLS unless the URL says otherwise, since a login carries a password
+    remote = ImapBox.from_url("imap://bot@h/INBOX", "pw")
+    assert remote.conn.starttls and remote.conn.ssl_context is not None
+    allowed = ImapBox.from_url("imap://bot@h/INBOX?starttls=off&cleartext=allow", "pw")
+    assert not allowed.conn.starttls and not allowed.conn.ssl
 
 
 @pytest.mark.parametrize("url, password, message", [
     ("pop3://bot@h/INBOX", "pw", "expected imap"),
     ("imap://h/INBOX", "pw", "expected imap"),
     ("imap://bot@h/INBOX?tls=1", "pw", "unknown option"),
-    ("imap://bot@h/INBOX?cafile=/x.pem", "pw", "need imaps"),
+    ("imap://bot@127.0.0.1/INBOX?cafile=/x.pem", "pw", "need imaps"),
+    ("imap://bot@h/INBOX?starttls=off", "pw", "refusing to send a password in clear to h"),
+    ("imap://bot@192.0.2.1/INBOX?starttls=no", "pw", "refusing to send a password in clear"),
+    ("imap://bot@h/INBOX?starttls=off&cleartext=yes", "pw", "expected cleartext=allow"),
     ("imaps://bot@h/INBOX?starttls=require", "pw", "already uses TLS"),
     ("imap://bot@h/INBOX?starttls=maybe", "pw", "yes/no"),
     ("imap://bot@h/INBOX", None, "no password"),
