@@ -28,9 +28,9 @@ def allowed(query: dict[str, str], what: str) -> bool:
     return value == "allow"
 
 
-def refuse_cleartext(what: str, host: str, *, tls: bool, credentials: bool, explicit: bool) -> None:
-    """ConfigError before any connection when credentials would be sent in clear to another machine."""
-    if tls or not credentials or explicit or is_loopback(host):
+def refuse_cleartext(what: str, host: str, *, tls: bool, explicit: bool) -> None:
+    """ConfigError before any connection when a password would be sent in clear to another machine."""
+    if tls or explicit or is_loopback(host):
         return
     raise ConfigError(f"{what}: refusing to send a password in clear to {host}; use TLS "
                       f"(imaps://, smtps:// or ?starttls=require) or add ?{ALLOW}=allow to accept the risk")

@@ -203,9 +203,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
         rows = dispatcher.rows(args.state, args.limit)
         emit(rows) if args.json else print("\n".join(
             f"#{r['id']} {r['state']} {r['created_at']:%Y-%m-%d %H:%M} to {', '.join(r['to'])}: {r['subject']}"  # type: ignore[arg-type]
-            + (f" ({r['last_error']})" if r["last_error"] else "")
-            + (f" [deferred by the daily cap until {r['release_at']:%Y-%m-%d %H:%M} UTC]" if r["state"] == "deferred"
-               else "") for r in rows) or "outbox: nothing")
+            + (f" ({r['last_error']})" if r["last_error"] else "") for r in rows) or "outbox: nothing")
         return 0
     if args.id is None:
         raise UsageError(f"outbox {args.action} needs the mail's id (see `intake-bot outbox list`)")
@@ -235,12 +233,10 @@ def _case_parsers(sub: Any) -> None:
     dig.set_defaults(func=cmd_digest)
     tick = sub.add_parser("tick", help="run the scheduled jobs once now (tacit avis, reminders, digest)")
     tick.set_defaults(func=cmd_tick)
-    out = sub.add_parser("outbox", help="list outgoing mail; resend or mark sent an uncertain one once checked, "
-                                        "or resend a deferred one now")
+    out = sub.add_parser("outbox", help="list outgoing mail; resend or mark sent an uncertain one once checked")
     out.add_argument("action", choices=("list", "resend", "mark-sent"))
     out.add_argument("id", nargs="?", type=int, help="resend, mark-sent: the mail's id")
-    out.add_argument("--state", help="list: only this state (pending, deferred, sending, committing, sent, uncertain, "
-                                          "failed)")
+    out.add_argument("--state", help="list: only this state (pending, sending, committing, sent, uncertain, failed)")
     out.add_argument("--limit", type=int, default=100)
     out.add_argument("--json", action="store_true")
     out.add_argument("--by", help="who decided, for the audit trail (default: cli:<login>)")

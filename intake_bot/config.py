@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-import re
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigError

@@ -106,9 +106,7 @@ class ImapBox:
         tls_on_connect = parts.scheme == "imaps"
         # imap:// to another machine means STARTTLS unless the URL says otherwise: a login is a password
         starttls = _flag(query, "starttls", not tls_on_connect and not cleartext.is_loopback(parts.hostname))
-        options["allow_cleartext"] = cleartext.allowed(query, "mailbox")
-        cleartext.refuse_cleartext("mailbox URL", parts.hostname, tls=tls_on_connect or starttls, credentials=True,
-                                   explicit=options["allow_cleartext"])
+        options["allow_cleartext"] = cleartext.allowed(query, "mailbox")  # ImapConnection refuses the rest
         if tls_on_connect and starttls:
             raise ConfigError("mailbox URL: imaps:// already uses TLS, drop ?starttls")
         if not (tls_on_connect or starttls) and ("verify" in query or "cafile" in query):

@@ -75,8 +75,7 @@ class ImapConnection:
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] | None = None,
                  rand: Callable[[], float] = random.random,
                  client_factory: Callable[..., IMAPClient] = IMAPClient, allow_cleartext: bool = False) -> None:
-        cleartext.refuse_cleartext(f"IMAP {name}", host, tls=ssl or starttls, credentials=True,
-                                   explicit=allow_cleartext)
+        cleartext.refuse_cleartext(f"IMAP {name}", host, tls=ssl or starttls, explicit=allow_cleartext)
         self.host, self.port, self.ssl, self.starttls = host, port, ssl, starttls
         self.username, self.password, self.oauth2_token = username, password, oauth2_token
         self.ssl_context = ssl_context or (tls_context() if ssl or starttls else None)

@@ -23,11 +23,12 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def make_engine(url: str, base_dir: Path = Path(".")) -> Engine:
     """An engine for the URL; SQLite gets WAL, a busy timeout and foreign keys."""
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
-        url = f"sqlite:///{base_dir / url[len('sqlite:///'):]}"
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        path = Path(url[len("sqlite:///"):])  # absolute with four slashes, else relative to the config file
+        path = path if path.is_absolute() else base_dir / path
         # SQLite gives its -wal and -shm files the mode of the database file: 0600 covers all three
-        durable.create_private(Path(url[len("sqlite:///"):]))
+        durable.create_private(path)
+        url = f"sqlite:///{path}"
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -138,8 +138,7 @@ class SmtpTransport:
         if isinstance(conn.sock, ssl.SSLSocket):
             return
         try:
-            cleartext.refuse_cleartext(f"SMTP {self.host}", self.host, tls=False, credentials=True,
-                                       explicit=self.allow_cleartext)
+            cleartext.refuse_cleartext(f"SMTP {self.host}", self.host, tls=False, explicit=self.allow_cleartext)
         except ConfigError as exc:
             raise TransportError(str(exc)) from None
 
@@ -243,12 +242,10 @@ def from_url(url: str, base_dir: Path, password: str | None = None, timeout: flo
     if starttls not in ("auto", "require", "off"):
         raise ConfigError(f"[smtp] url: starttls={starttls!r}, expected auto, require or off")
     host, explicit = parts.hostname or "localhost", cleartext.allowed(query, "[smtp]")
-    credentials = bool(parts.username)
-    if credentials and not explicit and not cleartext.is_loopback(host) and parts.scheme == "smtp":
-        # "auto" would log in in clear when the server (or a man in the middle) offers no STARTTLS
-        if starttls == "off":
-            cleartext.refuse_cleartext("[smtp] url", host, tls=False, credentials=True, explicit=False)
-        starttls = "require"
+    if parts.scheme == "smtp" and parts.username and starttls != "require":
+        cleartext.refuse_cleartext("[smtp] url", host, tls=starttls != "off", explicit=explicit)
+        if not explicit and not cleartext.is_loopback(host):
+            starttls = "require"  # "auto" would log in in clear when the server (or a man in the middle) offers no STARTTLS
     context = ssl.create_default_context(cafile=query.get("cafile"))
     return SmtpTransport(host, parts.port or (465 if parts.scheme == "smtps" else 25),
                          implicit_tls=parts.scheme == "smtps", starttls=starttls,
